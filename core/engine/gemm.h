@@ -1,0 +1,17 @@
+/* Private GEMM entry point of the engine (implemented in blas.c on BLIS's
+ * typed API with explicit strides, so transposed operands need no copies).
+ *
+ * Row-major: C (M, N) = alpha · op(A) · op(B) + beta · C, where op(A) is
+ * (M, K) — A stored (M, K) with row stride lda, or (K, M) when trans_a —
+ * and op(B) is (K, N) — B stored (K, N) with row stride ldb, or (N, K) when
+ * trans_b.  threads: 1 inside an OpenMP region (small per-batch GEMMs);
+ * 0 lets the engine decide (split only when the GEMM is large enough to
+ * gain from it). */
+#ifndef MSPT_GEMM_H
+#define MSPT_GEMM_H
+
+void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+               const float *A, int lda, const float *B, int ldb, float beta,
+               float *C, int ldc, int threads);
+
+#endif
