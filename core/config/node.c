@@ -1,0 +1,187 @@
+/* Configuration tree, see node.h. */
+#include "config/node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *xrealloc(void *p, size_t size)
+{
+    void *q = realloc(p, size);
+    if (!q)
+        abort(); /* out of memory while building a config: nothing to save */
+    return q;
+}
+
+mspt_node *mspt_node_new(mspt_node_type type)
+{
+    mspt_node *n = calloc(1, sizeof *n);
+    if (!n)
+        abort();
+    n->type = type;
+    n->ref = -1;
+    return n;
+}
+
+mspt_node *mspt_node_bool(int b)
+{
+    mspt_node *n = mspt_node_new(MSPT_NODE_BOOL);
+    n->b = !!b;
+    return n;
+}
+
+mspt_node *mspt_node_int(long long i)
+{
+    mspt_node *n = mspt_node_new(MSPT_NODE_INT);
+    n->i = i;
+    return n;
+}
+
+mspt_node *mspt_node_float(double f)
+{
+    mspt_node *n = mspt_node_new(MSPT_NODE_FLOAT);
+    n->f = f;
+    return n;
+}
+
+mspt_node *mspt_node_string(const char *s)
+{
+    mspt_node *n = mspt_node_new(MSPT_NODE_STRING);
+    n->s = strdup(s);
+    if (!n->s)
+        abort();
+    return n;
+}
+
+void mspt_node_free(mspt_node *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n; i++) {
+        mspt_node_free(n->items[i]);
+        if (n->keys)
+            free(n->keys[i]);
+    }
+    free(n->items);
+    free(n->keys);
+    free(n->s);
+    free(n);
+}
+
+mspt_node *mspt_node_copy(const mspt_node *src)
+{
+    if (!src)
+        return NULL;
+    mspt_node *n = mspt_node_new(src->type);
+    n->b = src->b;
+    n->i = src->i;
+    n->f = src->f;
+    n->ref = src->ref;
+    if (src->s)
+        n->s = strdup(src->s);
+    for (size_t i = 0; i < src->n; i++) {
+        if (src->type == MSPT_NODE_MAP)
+            mspt_node_set(n, src->keys[i], mspt_node_copy(src->items[i]));
+        else
+            mspt_node_push(n, mspt_node_copy(src->items[i]));
+    }
+    return n;
+}
+
+static void grow(mspt_node *n)
+{
+    if (n->n < n->cap)
+        return;
+    n->cap = n->cap ? 2 * n->cap : 8;
+    n->items = xrealloc(n->items, n->cap * sizeof *n->items);
+    if (n->type == MSPT_NODE_MAP)
+        n->keys = xrealloc(n->keys, n->cap * sizeof *n->keys);
+}
+
+mspt_node *mspt_node_get(const mspt_node *map, const char *key)
+{
+    if (!map || map->type != MSPT_NODE_MAP)
+        return NULL;
+    for (size_t i = 0; i < map->n; i++)
+        if (strcmp(map->keys[i], key) == 0)
+            return map->items[i];
+    return NULL;
+}
+
+void mspt_node_set(mspt_node *map, const char *key, mspt_node *value)
+{
+    for (size_t i = 0; i < map->n; i++)
+        if (strcmp(map->keys[i], key) == 0) {
+            mspt_node_free(map->items[i]);
+            map->items[i] = value;
+            return;
+        }
+    grow(map);
+    map->keys[map->n] = strdup(key);
+    if (!map->keys[map->n])
+        abort();
+    map->items[map->n++] = value;
+}
+
+int mspt_node_remove(mspt_node *map, const char *key)
+{
+    for (size_t i = 0; i < map->n; i++)
+        if (strcmp(map->keys[i], key) == 0) {
+            mspt_node_free(map->items[i]);
+            free(map->keys[i]);
+            memmove(map->items + i, map->items + i + 1,
+                    (map->n - i - 1) * sizeof *map->items);
+            memmove(map->keys + i, map->keys + i + 1,
+                    (map->n - i - 1) * sizeof *map->keys);
+            map->n--;
+            return 1;
+        }
+    return 0;
+}
+
+void mspt_node_push(mspt_node *list, mspt_node *value)
+{
+    grow(list);
+    list->items[list->n++] = value;
+}
+
+mspt_node *mspt_node_at(const mspt_node *root, const char *path)
+{
+    char buf[512];
+    size_t len = strlen(path);
+    if (len >= sizeof buf)
+        return NULL;
+    memcpy(buf, path, len + 1);
+    const mspt_node *cur = root;
+    char *save = NULL;
+    for (char *part = strtok_r(buf, ".", &save); part && cur;
+         part = strtok_r(NULL, ".", &save)) {
+        if (cur->type == MSPT_NODE_MAP) {
+            cur = mspt_node_get(cur, part);
+        } else if (cur->type == MSPT_NODE_LIST) {
+            char *end;
+            long idx = strtol(part, &end, 10);
+            cur = (*end || idx < 0 || (size_t)idx >= cur->n) ? NULL
+                                                            : cur->items[idx];
+        } else {
+            return NULL;
+        }
+    }
+    return (mspt_node *)cur;
+}
+
+const char *mspt_node_type_name(mspt_node_type t)
+{
+    static const char *names[] = {"null",   "boolean", "integer", "number",
+                                  "string", "list",    "table",   "function"};
+    return names[t];
+}
+
+int mspt_node_is_number(const mspt_node *n)
+{
+    return n && (n->type == MSPT_NODE_INT || n->type == MSPT_NODE_FLOAT);
+}
+
+double mspt_node_number(const mspt_node *n)
+{
+    return n->type == MSPT_NODE_INT ? (double)n->i : n->f;
+}

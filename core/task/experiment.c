@@ -1,0 +1,329 @@
+/* Loading and resolving an experiment, see experiment.h. */
+#include "task/experiment.h"
+
+#include <libgen.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/lua_config.h"
+#include "config/override.h"
+#include "config/yaml_io.h"
+
+const mspt_param mspt_experiment_params[] = {
+    {"name", MSPT_PARAM_STRING, "experiment", "name of the run"},
+    {"seed", MSPT_PARAM_INT, "42", "seed of every random choice of the run"},
+    {"threads", MSPT_PARAM_INT, "0", "compute threads (0: all cores)"},
+    {"run_dir", MSPT_PARAM_STRING, MSPT_NO_DEFAULT,
+     "directory for hparams.yaml, metrics and checkpoints "
+     "(default runs/<name>/<date>-<time>)"},
+    {"plugin_path", MSPT_PARAM_STRINGS, "{}",
+     "extra plugin directories or module files, searched first"},
+    {NULL, 0, NULL, NULL}};
+
+typedef struct slot_def {
+    const char *key;
+    mspt_kind kind;
+    int required;
+    int list_ok;
+} slot_def;
+
+static const slot_def slot_defs[] = {
+    {"model", MSPT_KIND_ENCODER, 1, 0},
+    {"criterion", MSPT_KIND_LOSS, 1, 0},
+    {"optimizer", MSPT_KIND_OPTIMIZER, 1, 0},
+    {"scheduler", MSPT_KIND_SCHEDULER, 0, 0},
+    {"data", MSPT_KIND_DATASET, 1, 1},
+};
+#define NSLOTS (sizeof slot_defs / sizeof slot_defs[0])
+static const char *const slot_keys[] = {"model", "criterion", "optimizer",
+                                        "scheduler", "data", NULL};
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && !strcmp(s + n - m, suf);
+}
+
+/* A _target_ naming a module file rather than a registered name. */
+static int target_is_path(const char *t)
+{
+    return strchr(t, '/') || has_suffix(t, ".so") || strstr(t, ".so:");
+}
+
+/* Make a path relative to the experiment absolute, in place in the tree so
+ * that hparams.yaml replays from anywhere. */
+static void absolutize(mspt_experiment *x, mspt_node *str)
+{
+    if (str->s[0] == '/')
+        return;
+    char buf[PATH_MAX * 2];
+    snprintf(buf, sizeof buf, "%s/%s", x->dir, str->s);
+    free(str->s);
+    str->s = strdup(buf);
+}
+
+/* Each component table of the experiment, with its slot definition. */
+typedef int (*table_fn)(mspt_experiment *x, const slot_def *d,
+                        const char *path, mspt_node *table, size_t index,
+                        mspt_error *err);
+
+static int each_table(mspt_experiment *x, table_fn fn, mspt_error *err)
+{
+    for (size_t s = 0; s < NSLOTS; s++) {
+        const slot_def *d = &slot_defs[s];
+        mspt_node *v = mspt_node_get(x->root, d->key);
+        if (!v || v->type == MSPT_NODE_NULL) {
+            if (d->required)
+                return mspt_error_set(err, MSPT_ERR_CONFIG,
+                                      "%s: missing (an %s table with _target_)",
+                                      d->key, mspt_kind_name(d->kind));
+            continue;
+        }
+        if (d->list_ok && v->type == MSPT_NODE_LIST) {
+            if (v->n == 0 || v->n > MSPT_MAX_DATASETS)
+                return mspt_error_set(err, MSPT_ERR_CONFIG,
+                                      "%s: expected 1 to %d dataset tables",
+                                      d->key, MSPT_MAX_DATASETS);
+            for (size_t i = 0; i < v->n; i++) {
+                char path[64];
+                snprintf(path, sizeof path, "%s.%zu", d->key, i);
+                int rc = fn(x, d, path, v->items[i], i, err);
+                if (rc)
+                    return rc;
+            }
+            continue;
+        }
+        int rc = fn(x, d, d->key, v, 0, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int check_target(mspt_experiment *x, const slot_def *d,
+                        const char *path, mspt_node *t, size_t i,
+                        mspt_error *err)
+{
+    (void)x;
+    (void)i;
+    if (t->type != MSPT_NODE_MAP)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "%s: expected a table with _target_, got %s", path,
+                              mspt_node_type_name(t->type));
+    mspt_node *target = mspt_node_get(t, "_target_");
+    if (!target)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "%s._target_: missing (the %s to build)", path,
+                              mspt_kind_name(d->kind));
+    if (target->type != MSPT_NODE_STRING || !*target->s)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "%s._target_: expected a component name or a "
+                              "module path", path);
+    if (target_is_path(target->s))
+        absolutize(x, target);
+    return 0;
+}
+
+static int load_target_module(mspt_experiment *x, const slot_def *d,
+                              const char *path, mspt_node *t, size_t i,
+                              mspt_error *err)
+{
+    (void)d;
+    (void)i;
+    const char *target = mspt_node_get(t, "_target_")->s;
+    if (!target_is_path(target))
+        return 0;
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "%s", target);
+    char *colon = strstr(file, ".so:");
+    if (colon)
+        colon[3] = '\0';
+    int rc = mspt_registry_load_file(x->reg, file, -1, err);
+    if (rc)
+        mspt_error_prefix(err, "%s._target_", path);
+    return rc;
+}
+
+static int resolve_slot(mspt_experiment *x, const slot_def *d,
+                        const char *path, mspt_node *t, size_t i,
+                        mspt_error *err)
+{
+    const char *target = mspt_node_get(t, "_target_")->s;
+    const mspt_component *c = NULL;
+    if (target_is_path(target)) {
+        char file[PATH_MAX];
+        snprintf(file, sizeof file, "%s", target);
+        char *colon = strstr(file, ".so:");
+        const char *name = NULL;
+        if (colon) {
+            colon[3] = '\0';
+            name = colon + 4;
+        }
+        const mspt_component *found[16];
+        size_t n = mspt_registry_from_module(x->reg, file, d->kind, found, 16);
+        for (size_t k = 0; k < n && k < 16; k++)
+            if (!name || !strcmp(found[k]->name, name))
+                c = c ? NULL : found[k];
+        if (!c)
+            return mspt_error_set(
+                err, MSPT_ERR_CONFIG, "%s._target_: %s %s", path, file,
+                n == 0 ? "registers no component of this kind"
+                : name ? "registers no component of that name"
+                       : "registers several; name one as path.so:name");
+    } else {
+        /* "femba" or "encoders.femba" */
+        const char *name = target;
+        const char *dot = strchr(target, '.');
+        if (dot) {
+            char kind[32];
+            snprintf(kind, sizeof kind, "%.*s", (int)(dot - target), target);
+            int k = mspt_kind_from_plural(kind);
+            if (k < 0)
+                return mspt_error_set(err, MSPT_ERR_CONFIG,
+                                      "%s._target_: '%s' names unknown kind "
+                                      "'%s'", path, target, kind);
+            if ((mspt_kind)k != d->kind)
+                return mspt_error_set(err, MSPT_ERR_CONFIG,
+                                      "%s._target_: '%s' is a%s %s, but %s "
+                                      "takes an %s", path, target,
+                                      k == MSPT_KIND_ENCODER ? "n" : "",
+                                      mspt_kind_name(k), d->key,
+                                      mspt_kind_name(d->kind));
+            name = dot + 1;
+        }
+        c = mspt_registry_find(x->reg, d->kind, name, err);
+        if (!c)
+            return mspt_error_prefix(err, "%s._target_", path);
+    }
+    mspt_slot *slot = d->kind == MSPT_KIND_ENCODER     ? &x->model
+                      : d->kind == MSPT_KIND_LOSS      ? &x->criterion
+                      : d->kind == MSPT_KIND_OPTIMIZER ? &x->optimizer
+                      : d->kind == MSPT_KIND_SCHEDULER ? &x->scheduler
+                                                       : &x->data[i];
+    if (d->kind == MSPT_KIND_DATASET)
+        x->ndata = i + 1;
+    snprintf(slot->path, sizeof slot->path, "%s", path);
+    slot->c = c;
+    mspt_config_init(&slot->cfg, path, t);
+    return 0;
+}
+
+static mspt_slot *slot_of(mspt_experiment *x, const char *path)
+{
+    mspt_slot *all[] = {&x->model, &x->criterion, &x->optimizer, &x->scheduler};
+    for (size_t i = 0; i < 4; i++)
+        if (all[i]->c && !strcmp(all[i]->path, path))
+            return all[i];
+    for (size_t i = 0; i < x->ndata; i++)
+        if (!strcmp(x->data[i].path, path))
+            return &x->data[i];
+    return NULL;
+}
+
+static int fill_slot(mspt_experiment *x, const slot_def *d, const char *path,
+                     mspt_node *t, size_t i, mspt_error *err)
+{
+    (void)d;
+    (void)i;
+    (void)err;
+    const mspt_param *schemas[] = {slot_of(x, path)->c->params, NULL};
+    mspt_schema_fill_defaults(t, schemas);
+    return 0;
+}
+
+static int validate_slot(mspt_experiment *x, const slot_def *d,
+                         const char *path, mspt_node *t, size_t i,
+                         mspt_error *err)
+{
+    (void)d;
+    (void)i;
+    static const char *const skip[] = {"_target_", NULL};
+    mspt_slot *s = slot_of(x, path);
+    const mspt_param *schemas[] = {s->c->params, NULL};
+    int rc = mspt_schema_validate(t, path, schemas, skip, err);
+    mspt_config_init(&s->cfg, path, t);
+    return rc;
+}
+
+static int load_tree(mspt_experiment *x, const char *path, mspt_error *err)
+{
+    if (has_suffix(path, ".lua")) {
+        x->root = mspt_lua_load(path, &x->L, err);
+    } else if (has_suffix(path, ".yaml") || has_suffix(path, ".yml")) {
+        x->root = mspt_yaml_load(path, err);
+        if (x->root && x->root->type != MSPT_NODE_MAP) {
+            mspt_error_set(err, MSPT_ERR_CONFIG,
+                           "%s: expected a mapping of experiment keys", path);
+            mspt_node_free(x->root);
+            x->root = NULL;
+        }
+    } else {
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "%s: expected an experiment .lua or .yaml file",
+                              path);
+    }
+    return x->root ? 0 : MSPT_ERR_CONFIG;
+}
+
+int mspt_experiment_load(mspt_experiment *x, const char *path,
+                         const char *const *overrides, size_t noverrides,
+                         mspt_error *err)
+{
+    memset(x, 0, sizeof *x);
+    snprintf(x->source, sizeof x->source, "%s", path);
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    if (!realpath(dirname(buf), x->dir))
+        snprintf(x->dir, sizeof x->dir, ".");
+    int rc = load_tree(x, path, err);
+    if (rc)
+        return rc;
+
+    for (size_t i = 0; i < noverrides; i++)
+        if (mspt_override_is_target(overrides[i]) &&
+            (rc = mspt_override_apply(x->root, overrides[i], err)))
+            return rc;
+    if ((rc = each_table(x, check_target, err)))
+        return rc;
+
+    /* Plugins: explicit module paths, plugin_path, then the default search. */
+    x->reg = mspt_registry_new();
+    if ((rc = each_table(x, load_target_module, err)))
+        return rc;
+    mspt_node *pp = mspt_node_get(x->root, "plugin_path");
+    const char *extra[64];
+    size_t nextra = 0;
+    if (pp && pp->type == MSPT_NODE_LIST)
+        for (size_t i = 0; i < pp->n && nextra < 64; i++)
+            if (pp->items[i]->type == MSPT_NODE_STRING) {
+                absolutize(x, pp->items[i]);
+                extra[nextra++] = pp->items[i]->s;
+            }
+    if ((rc = mspt_registry_load_default(x->reg, extra, nextra, err)))
+        return rc;
+    if ((rc = each_table(x, resolve_slot, err)))
+        return rc;
+
+    /* Defaults first, so that a.b=3 may name a key left at its default. */
+    const mspt_param *core[] = {mspt_experiment_params, NULL};
+    mspt_schema_fill_defaults(x->root, core);
+    if ((rc = each_table(x, fill_slot, err)))
+        return rc;
+    for (size_t i = 0; i < noverrides; i++)
+        if (!mspt_override_is_target(overrides[i]) &&
+            (rc = mspt_override_apply(x->root, overrides[i], err)))
+            return rc;
+    if ((rc = mspt_schema_validate(x->root, "", core, slot_keys, err)))
+        return rc;
+    return each_table(x, validate_slot, err);
+}
+
+void mspt_experiment_free(mspt_experiment *x)
+{
+    mspt_node_free(x->root);
+    mspt_registry_free(x->reg);
+    if (x->L)
+        lua_close(x->L);
+    memset(x, 0, sizeof *x);
+}
