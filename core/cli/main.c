@@ -47,9 +47,9 @@ int mspt_cli_usage(const char *fmt, ...)
     vsnprintf(err.msg, sizeof err.msg, fmt, ap);
     va_end(ap);
     err.status = MSPT_ERR_CONFIG;
-    mspt_cli_fail(&err);
-    fputs("Try 'mspt --help'.\n", stderr);
-    return 2;
+    size_t n = strlen(err.msg);
+    snprintf(err.msg + n, sizeof err.msg - n, " (see 'mspt --help')");
+    return mspt_cli_fail(&err);
 }
 
 static int version(void)
