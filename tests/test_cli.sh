@@ -1,0 +1,109 @@
+#!/bin/sh
+# The mspt command: help, version, plugins, run, replay from hparams.yaml,
+# and each configuration error as one line with exit status 2.
+. "$MSPT_SRCDIR/tests/tap.sh"
+tap_tmp=$(mktemp -d /tmp/mspt-test-cli-XXXXXX)
+trap 'rm -rf "$tap_tmp"' EXIT
+export MSPT_PLUGIN_PATH="$MSPT_BUILDDIR/tests/plugins/toy/.libs"
+
+run_mspt --help
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^Usage: mspt"; echo $?) "--help prints usage"
+run_mspt --version
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^BLAS: BLIS, kernel " &&
+     echo "$out" | grep -q "^features:"; echo $?) "--version names the BLAS kernel and features"
+run_mspt frobnicate
+expect_error 2 "unknown command 'frobnicate'" "unknown command: exit 2, one line"
+run_mspt
+expect_error 2 "missing command" "no command: exit 2"
+
+run_mspt plugins
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^encoders:" &&
+     echo "$out" | grep -q "toy_sgd *toy plain SGD"; echo $?) "plugins lists every kind"
+run_mspt plugins encoders toy
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "embed_dim *integer *default 8" &&
+     echo "$out" | grep -q "patch_size *list of integers *default {2, 16}"; echo $?) \
+   "plugins KIND NAME shows parameters, types and defaults"
+run_mspt plugins encoders tyo
+expect_error 2 "did you mean 'toy'" "plugins: unknown component with did-you-mean"
+run_mspt plugins encoderz
+expect_error 2 "did you mean 'encoders'" "plugins: unknown kind with did-you-mean"
+
+cat >"$tap_tmp/exp.lua" <<'LUA'
+local dir = require("mspt").script_dir
+return {
+  name = "cli",
+  run_dir = dir .. "/run1",
+  model = { _target_ = "toy", embed_dim = 8 },
+  criterion = { _target_ = "losses.toy_l1" },
+  optimizer = { _target_ = "toy_sgd", lr = 0.1 },
+  scheduler = { _target_ = "toy_halving" },
+  data = { { _target_ = "toy_ramp", windows = 8 }, { _target_ = "toy_ramp" } },
+}
+LUA
+run_mspt run "$tap_tmp/exp.lua"
+ok $([ $rc -eq 0 ] && [ -f "$tap_tmp/run1/hparams.yaml" ]; echo $?) "run writes hparams.yaml"
+[ $rc -eq 0 ] || diag "$err"
+ok $(grep -q "embed_dim: 8" "$tap_tmp/run1/hparams.yaml" &&
+     grep -q "samples: 32" "$tap_tmp/run1/hparams.yaml"; echo $?) \
+   "hparams.yaml holds given values and schema defaults"
+
+# replay from YAML alone, with an override, into another directory
+run_mspt run "$tap_tmp/run1/hparams.yaml" run_dir="$tap_tmp/run2" optimizer.lr=5e-4
+ok $([ $rc -eq 0 ] && [ -f "$tap_tmp/run2/hparams.yaml" ]; echo $?) "replay from hparams.yaml"
+[ $rc -eq 0 ] || diag "$err"
+grep -v -e "run_dir" -e "lr:" "$tap_tmp/run1/hparams.yaml" > "$tap_tmp/a"
+grep -v -e "run_dir" -e "lr:" "$tap_tmp/run2/hparams.yaml" > "$tap_tmp/b"
+ok $(cmp -s "$tap_tmp/a" "$tap_tmp/b"; echo $?) "the replayed configuration is the same"
+ok $(grep -q "lr: 0.0005" "$tap_tmp/run2/hparams.yaml"; echo $?) "override typed as a float"
+run_mspt run "$tap_tmp/run2/hparams.yaml" run_dir="$tap_tmp/run3"
+ok $([ $rc -eq 0 ] && cmp -s "$tap_tmp/run2/hparams.yaml" "$tap_tmp/run3/hparams.yaml" 2>/dev/null ||
+     diff "$tap_tmp/run2/hparams.yaml" "$tap_tmp/run3/hparams.yaml" | grep -q '^[<>] run_dir' ; echo $?) \
+   "a second replay reproduces the file"
+
+run_mspt run "$tap_tmp/exp.lua" model._target_=tyo
+expect_error 2 "model._target_: unknown encoder 'tyo' (did you mean 'toy'?)" "misspelled _target_"
+run_mspt run "$tap_tmp/exp.lua" +model.embed_dimm=3
+expect_error 2 "model.embed_dimm: unknown key (did you mean 'embed_dim'?)" "unknown key"
+run_mspt run "$tap_tmp/exp.lua" +model.label=4
+expect_error 2 "model.label: expected a string, got integer 4" "wrongly typed value"
+run_mspt run "$tap_tmp/exp.lua" optimizer.lr=fast
+expect_error 2 "override 'optimizer.lr=fast': 'fast' is not a number" "bad override value"
+run_mspt run "$tap_tmp/exp.lua" model.nope=3
+expect_error 2 "override 'model.nope=3': no key 'model.nope'" "override of a missing key"
+run_mspt run "$tap_tmp/exp.lua" +model.embed_dim=3
+expect_error 2 "exists already" "+override of an existing key"
+run_mspt run "$tap_tmp/exp.lua" data.1.windows=0
+expect_error 2 "data.1: windows, channels and samples must be >= 1" "component refuses a value, naming its path"
+run_mspt run "$tap_tmp/exp.lua" model.channels=3
+expect_error 2 "data.0: data windows are 4 x 32 but the toy encoder takes 3 x 32" \
+   "data shape that does not fit the encoder names both shapes"
+run_mspt run "$tap_tmp/exp.lua" model._target_=losses.toy_l1
+expect_error 2 "model._target_: 'losses.toy_l1' is a loss, but model takes an encoder" "wrong kind for the slot"
+run_mspt run "$tap_tmp/exp.lua" model._target_="$MSPT_BUILDDIR/tests/plugins/bad_abi/.libs/toy.so"
+expect_error 2 "built for mspt plugin ABI 99, but this mspt has ABI 1" "wrong ABI module"
+run_mspt run "$tap_tmp/exp.lua" "~criterion"
+expect_error 2 "criterion: missing" "missing slot"
+run_mspt run "$tap_tmp/exp.lua" +seedd=3
+expect_error 2 "seedd: unknown key (did you mean 'seed'?)" "unknown top-level key"
+run_mspt run "$tap_tmp/exp.lua" notanoverride
+expect_error 2 "'notanoverride' is not an override" "stray argument"
+run_mspt run "$tap_tmp/nope.lua"
+expect_error 2 "nope.lua" "missing experiment file"
+printf 'return {\n model = \n' > "$tap_tmp/broken.lua"
+run_mspt run "$tap_tmp/broken.lua"
+expect_error 2 "broken.lua:3:" "Lua syntax error names file and line"
+run_mspt run "$tap_tmp/exp.txt"
+expect_error 2 "expected an experiment .lua or .yaml file" "unknown file type"
+
+# a module given by path in _target_ (relative to the experiment)
+cp "$MSPT_BUILDDIR/tests/plugins/toy/.libs/toy.so" "$tap_tmp/mine.so"
+MSPT_PLUGIN_PATH= run_mspt run "$tap_tmp/exp.lua" model._target_=mine.so \
+    criterion._target_=mine.so optimizer._target_=mine.so scheduler._target_=mine.so \
+    data.0._target_=mine.so data.1._target_=mine.so run_dir="$tap_tmp/run4"
+ok $([ $rc -eq 0 ] && grep -q "_target_: $tap_tmp/mine.so" "$tap_tmp/run4/hparams.yaml"; echo $?) \
+   "_target_ as a module path, recorded absolute"
+[ $rc -eq 0 ] || diag "$err"
+MSPT_PLUGIN_PATH= run_mspt run "$tap_tmp/exp.lua" model._target_=mine.so:nothere
+expect_error 2 "registers no component of that name" "path.so:name with a wrong name"
+
+tap_done
