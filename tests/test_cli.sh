@@ -38,6 +38,8 @@ return {
   optimizer = { _target_ = "toy_sgd", lr = 0.1 },
   scheduler = { _target_ = "toy_halving" },
   data = { { _target_ = "toy_ramp", windows = 8 }, { _target_ = "toy_ramp" } },
+  trainer = { batch_size = 4, max_epochs = 2, progress_bar = "off", num_workers = 1 },
+  masking = { patch_size = { 1, 8 } },
 }
 LUA
 run_mspt run "$tap_tmp/exp.lua"
@@ -72,10 +74,18 @@ run_mspt run "$tap_tmp/exp.lua" model.nope=3
 expect_error 2 "override 'model.nope=3': no key 'model.nope'" "override of a missing key"
 run_mspt run "$tap_tmp/exp.lua" +model.embed_dim=3
 expect_error 2 "exists already" "+override of an existing key"
-run_mspt run "$tap_tmp/exp.lua" data.1.windows=0
+run_mspt run "$tap_tmp/exp.lua"
+expect_error 2 "holds an earlier run" "an earlier run's directory is not overwritten"
+run_mspt run "$tap_tmp/exp.lua" --resume trainer.max_epochs=3
+ok $([ $rc -eq 0 ] && grep -q "^12,2," "$tap_tmp/run1/metrics.csv"; echo $?) \
+   "--resume continues the run in place (epoch 3 logged)"
+[ $rc -eq 0 ] || diag "$err"
+run_mspt run "$tap_tmp/exp.lua" --frobnicate
+expect_error 2 "unknown option '--frobnicate'" "unknown option"
+run_mspt run "$tap_tmp/exp.lua" data.1.windows=0 run_dir="$tap_tmp/e"
 expect_error 2 "data.1: windows, channels and samples must be >= 1" "component refuses a value, naming its path"
-run_mspt run "$tap_tmp/exp.lua" model.channels=3
-expect_error 2 "data.0: data windows are 4 x 32 but the toy encoder takes 3 x 32" \
+run_mspt run "$tap_tmp/exp.lua" model.channels=3 run_dir="$tap_tmp/e"
+expect_error 2 "data: data windows are 4 x 32 but the toy encoder takes 3 x 32" \
    "data shape that does not fit the encoder names both shapes"
 run_mspt run "$tap_tmp/exp.lua" model._target_=losses.toy_l1
 expect_error 2 "model._target_: 'losses.toy_l1' is a loss, but model takes an encoder" "wrong kind for the slot"

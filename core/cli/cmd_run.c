@@ -12,6 +12,7 @@
 #include "config/override.h"
 #include "config/yaml_io.h"
 #include "task/experiment.h"
+#include "task/trainer.h"
 
 /* mkdir -p */
 static int make_dirs(const char *path, mspt_error *err)
@@ -44,89 +45,31 @@ static void default_run_dir(const mspt_node *root, char *out, size_t size)
     snprintf(out, size, "runs/%s/%s", name ? name->s : "experiment", stamp);
 }
 
-/* Build every component once, as training will, so that configuration
- * mistakes the schemas cannot see (a data shape the encoder cannot take)
- * surface before anything runs. */
-static int build_components(mspt_experiment *x, mspt_error *err)
-{
-    const mspt_node *seed = mspt_node_get(x->root, "seed");
-    mspt_rng *rng = mspt_rng_new((uint64_t)seed->i);
-    mspt_params *params = mspt_params_new();
-    int rc = 0;
-
-    const mspt_encoder_vt *enc = x->model.c->vtable;
-    void *model = NULL;
-    if ((rc = enc->create(&x->model.cfg, params, rng, &model, err)))
-        goto done;
-    printf("model      %s.%s: %zu parameters in %zu tensors\n",
-           "encoders", x->model.c->name, mspt_params_numel(params),
-           mspt_params_count(params));
-    for (size_t i = 0; i < x->ndata; i++) {
-        const mspt_dataset_vt *dvt = x->data[i].c->vtable;
-        void *ds = NULL;
-        if ((rc = dvt->create(&x->data[i].cfg, &ds, err)))
-            goto done_model;
-        size_t windows;
-        int channels, samples;
-        dvt->shape(ds, &windows, &channels, &samples);
-        printf("%-10s datasets.%s: %zu windows of %d x %d\n", x->data[i].path,
-               x->data[i].c->name, windows, channels, samples);
-        rc = enc->check_input(model, channels, samples, err);
-        dvt->destroy(ds);
-        if (rc) {
-            mspt_error_prefix(err, "%s", x->data[i].path);
-            goto done_model;
-        }
-    }
-    const mspt_loss_vt *lvt = x->criterion.c->vtable;
-    void *loss = NULL;
-    if ((rc = lvt->create(&x->criterion.cfg, &loss, err)))
-        goto done_model;
-    lvt->destroy(loss);
-    printf("criterion  losses.%s\n", x->criterion.c->name);
-
-    mspt_param_group group = {NULL, mspt_params_count(params), 0.0f, 0.0f};
-    group.params = malloc((group.count ? group.count : 1) * sizeof *group.params);
-    for (size_t i = 0; i < group.count; i++)
-        group.params[i] = mspt_params_at(params, i);
-    const mspt_optimizer_vt *ovt = x->optimizer.c->vtable;
-    void *opt = NULL;
-    rc = ovt->create(&x->optimizer.cfg, &group, 1, &opt, err);
-    if (!rc) {
-        ovt->destroy(opt);
-        printf("optimizer  optimizers.%s\n", x->optimizer.c->name);
-    }
-    free(group.params);
-    if (!rc && x->scheduler.c) {
-        const mspt_scheduler_vt *svt = x->scheduler.c->vtable;
-        mspt_schedule_info info = {1, 1, 1};
-        void *sched = NULL;
-        if (!(rc = svt->create(&x->scheduler.cfg, &info, &sched, err))) {
-            svt->destroy(sched);
-            printf("scheduler  schedulers.%s\n", x->scheduler.c->name);
-        }
-    }
-done_model:
-    enc->destroy(model);
-done:
-    mspt_params_free(params);
-    mspt_rng_free(rng);
-    return rc;
-}
-
 int mspt_cmd_run(int argc, char **argv)
 {
-    if (argc < 1)
-        return mspt_cli_usage("run: missing experiment file");
-    const char *file = argv[0];
-    for (int i = 1; i < argc; i++)
-        if (!mspt_override_is(argv[i]))
+    const char *file = NULL, *resume = NULL;
+    const char *overrides[256];
+    size_t noverrides = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume"))
+            resume = "last";
+        else if (!strncmp(argv[i], "--resume=", 9))
+            resume = argv[i] + 9;
+        else if (argv[i][0] == '-' && argv[i][1] == '-')
+            return mspt_cli_usage("run: unknown option '%s'", argv[i]);
+        else if (!file)
+            file = argv[i];
+        else if (!mspt_override_is(argv[i]))
             return mspt_cli_usage("run: '%s' is not an override (key=value, "
                                   "+key=value or ~key)", argv[i]);
+        else if (noverrides < 256)
+            overrides[noverrides++] = argv[i];
+    }
+    if (!file)
+        return mspt_cli_usage("run: missing experiment file");
     mspt_error err = {0};
     mspt_experiment x;
-    if (mspt_experiment_load(&x, file, (const char *const *)argv + 1,
-                             (size_t)argc - 1, &err)) {
+    if (mspt_experiment_load(&x, file, overrides, noverrides, &err)) {
         mspt_experiment_free(&x);
         return mspt_cli_fail(&err);
     }
@@ -147,15 +90,29 @@ int mspt_cmd_run(int argc, char **argv)
     else
         default_run_dir(x.root, run_dir, sizeof run_dir);
 
-    int rc = build_components(&x, &err);
+    if (!resume && mspt_node_get(x.root, "resume"))
+        resume = mspt_node_get(x.root, "resume")->s;
+    /* Never write over an earlier run by accident. */
+    char last[PATH_MAX + 64];
+    snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", run_dir);
+    struct stat st;
+    int rc = 0;
+    if (!resume && stat(last, &st) == 0)
+        rc = mspt_error_set(&err, MSPT_ERR_CONFIG,
+                            "run_dir %s holds an earlier run (%s); continue it "
+                            "with --resume, or choose another run_dir", run_dir,
+                            last);
     if (!rc)
         rc = make_dirs(run_dir, &err);
     char hp[PATH_MAX + 16];
     snprintf(hp, sizeof hp, "%s/hparams.yaml", run_dir);
     if (!rc)
         rc = mspt_yaml_save(x.root, hp, &err);
-    if (!rc)
-        printf("run_dir    %s (hparams.yaml written)\n", run_dir);
+    if (!rc) {
+        printf("run_dir: %s\n", run_dir);
+        fflush(stdout);
+        rc = mspt_train(&x, run_dir, resume, &err);
+    }
     mspt_experiment_free(&x);
     return rc ? mspt_cli_fail(&err) : 0;
 }

@@ -19,6 +19,63 @@ const mspt_param mspt_experiment_params[] = {
      "(default runs/<name>/<date>-<time>)"},
     {"plugin_path", MSPT_PARAM_STRINGS, "{}",
      "extra plugin directories or module files, searched first"},
+    {"resume", MSPT_PARAM_STRING, MSPT_NO_DEFAULT,
+     "\"last\" (run_dir's last checkpoint) or a checkpoint path to continue"},
+    {"pretrained_checkpoint_path", MSPT_PARAM_STRING, MSPT_NO_DEFAULT,
+     "safetensors file whose model weights initialise the encoder"},
+
+    {"trainer.max_epochs", MSPT_PARAM_INT, "10", "epochs to train"},
+    {"trainer.max_steps", MSPT_PARAM_INT, "-1",
+     "stop after this many optimizer updates (-1: no limit)"},
+    {"trainer.batch_size", MSPT_PARAM_INT, "32", "windows per batch"},
+    {"trainer.train_val_split", MSPT_PARAM_FLOAT, "0.8",
+     "fraction of each dataset used for training (seeded split)"},
+    {"trainer.shuffle", MSPT_PARAM_BOOL, "true", "reshuffle training windows each epoch"},
+    {"trainer.drop_last", MSPT_PARAM_BOOL, "true", "drop a last incomplete training batch"},
+    {"trainer.gradient_clip_val", MSPT_PARAM_FLOAT, "0",
+     "clip the global gradient L2 norm to this value (0: off)"},
+    {"trainer.accumulate_grad_batches", MSPT_PARAM_INT, "1",
+     "batches whose gradients are averaged into one update"},
+    {"trainer.val_check_interval", MSPT_PARAM_INT, "0",
+     "also validate every N updates (0: at epoch ends only)"},
+    {"trainer.limit_train_batches", MSPT_PARAM_INT, "0",
+     "at most this many training batches per epoch (0: all)"},
+    {"trainer.limit_val_batches", MSPT_PARAM_INT, "0",
+     "at most this many validation batches (0: all)"},
+    {"trainer.log_every_n_steps", MSPT_PARAM_INT, "10", "train_loss logging period"},
+    {"trainer.num_workers", MSPT_PARAM_INT, "2", "data prefetch threads (0: none)"},
+    {"trainer.save_last", MSPT_PARAM_BOOL, "true", "keep checkpoints/last.safetensors"},
+    {"trainer.save_top_k", MSPT_PARAM_INT, "1",
+     "keep the k best checkpoints by monitor (0: none)"},
+    {"trainer.monitor", MSPT_PARAM_STRING, "val_loss", "metric ranking checkpoints"},
+    {"trainer.mode", MSPT_PARAM_STRING, "min", "\"min\" or \"max\" of monitor is best"},
+    {"trainer.progress_bar", MSPT_PARAM_STRING, "auto",
+     "\"auto\" (on a terminal), \"on\" or \"off\""},
+
+    {"masking.patch_size", MSPT_PARAM_INTS, "{1, 64}",
+     "masked patch {H channels, W samples}"},
+    {"masking.masking_ratio", MSPT_PARAM_FLOAT, "0.5", "fraction of patches masked"},
+    {"masking.per_batch", MSPT_PARAM_BOOL, "false",
+     "one mask shared by the batch (the reference code) instead of one per window"},
+    {"masking.unmasked_loss_coeff", MSPT_PARAM_FLOAT, "0",
+     "weight of the same loss on visible entries, added"},
+
+    {"input_normalization.normalize", MSPT_PARAM_BOOL, "false",
+     "robust quartile normalisation of each window's channels"},
+    {"input_normalization.lower", MSPT_PARAM_FLOAT, "0.025", "lower quantile"},
+    {"input_normalization.upper", MSPT_PARAM_FLOAT, "0.975", "upper quantile"},
+    {NULL, 0, NULL, NULL}};
+
+/* Keys of the optimizer slot that the core reads, beside the optimizer's
+ * own (every optimizer declares lr and weight_decay). */
+const mspt_param mspt_optimizer_slot_params[] = {
+    {"differential_lr", MSPT_PARAM_BOOL, "false",
+     "give the reconstruction head its own learning rate"},
+    {"head_lr", MSPT_PARAM_FLOAT, MSPT_NO_DEFAULT,
+     "learning rate of the head with differential_lr (default lr·head_lr_scale)"},
+    {"head_lr_scale", MSPT_PARAM_FLOAT, "1", "head lr multiplier with differential_lr"},
+    {"no_decay_bias_norm", MSPT_PARAM_BOOL, "false",
+     "no weight decay on biases, norm weights and embeddings"},
     {NULL, 0, NULL, NULL}};
 
 typedef struct slot_def {
@@ -26,14 +83,15 @@ typedef struct slot_def {
     mspt_kind kind;
     int required;
     int list_ok;
+    const mspt_param *common; /* slot keys the core reads, or NULL */
 } slot_def;
 
 static const slot_def slot_defs[] = {
-    {"model", MSPT_KIND_ENCODER, 1, 0},
-    {"criterion", MSPT_KIND_LOSS, 1, 0},
-    {"optimizer", MSPT_KIND_OPTIMIZER, 1, 0},
-    {"scheduler", MSPT_KIND_SCHEDULER, 0, 0},
-    {"data", MSPT_KIND_DATASET, 1, 1},
+    {"model", MSPT_KIND_ENCODER, 1, 0, NULL},
+    {"criterion", MSPT_KIND_LOSS, 1, 0, NULL},
+    {"optimizer", MSPT_KIND_OPTIMIZER, 1, 0, mspt_optimizer_slot_params},
+    {"scheduler", MSPT_KIND_SCHEDULER, 0, 0, NULL},
+    {"data", MSPT_KIND_DATASET, 1, 1, NULL},
 };
 #define NSLOTS (sizeof slot_defs / sizeof slot_defs[0])
 static const char *const slot_keys[] = {"model", "criterion", "optimizer",
@@ -73,6 +131,10 @@ static int each_table(mspt_experiment *x, table_fn fn, mspt_error *err)
     for (size_t s = 0; s < NSLOTS; s++) {
         const slot_def *d = &slot_defs[s];
         mspt_node *v = mspt_node_get(x->root, d->key);
+        if (v && v->type == MSPT_NODE_FUNCTION && d->kind == MSPT_KIND_SCHEDULER) {
+            x->scheduler_fn = v; /* function(step, epoch, base_lr) */
+            continue;
+        }
         if (!v || v->type == MSPT_NODE_NULL) {
             if (d->required)
                 return mspt_error_set(err, MSPT_ERR_CONFIG,
@@ -224,10 +286,9 @@ static mspt_slot *slot_of(mspt_experiment *x, const char *path)
 static int fill_slot(mspt_experiment *x, const slot_def *d, const char *path,
                      mspt_node *t, size_t i, mspt_error *err)
 {
-    (void)d;
     (void)i;
     (void)err;
-    const mspt_param *schemas[] = {slot_of(x, path)->c->params, NULL};
+    const mspt_param *schemas[] = {slot_of(x, path)->c->params, d->common, NULL};
     mspt_schema_fill_defaults(t, schemas);
     return 0;
 }
@@ -236,11 +297,10 @@ static int validate_slot(mspt_experiment *x, const slot_def *d,
                          const char *path, mspt_node *t, size_t i,
                          mspt_error *err)
 {
-    (void)d;
     (void)i;
     static const char *const skip[] = {"_target_", NULL};
     mspt_slot *s = slot_of(x, path);
-    const mspt_param *schemas[] = {s->c->params, NULL};
+    const mspt_param *schemas[] = {s->c->params, d->common, NULL};
     int rc = mspt_schema_validate(t, path, schemas, skip, err);
     mspt_config_init(&s->cfg, path, t);
     return rc;

@@ -39,10 +39,13 @@ typedef struct mspt_experiment {
     mspt_slot model, criterion, optimizer, scheduler;
     mspt_slot data[MSPT_MAX_DATASETS];
     size_t ndata;
+    mspt_node *scheduler_fn;      /* scheduler given as a Lua function */
 } mspt_experiment;
 
-/* Top-level keys the core itself reads. */
+/* Top-level keys the core itself reads (dotted: trainer.max_epochs). */
 extern const mspt_param mspt_experiment_params[];
+/* Keys of the optimizer slot read by the core (differential lr, decay). */
+extern const mspt_param mspt_optimizer_slot_params[];
 
 int mspt_experiment_load(mspt_experiment *x, const char *path,
                          const char *const *overrides, size_t noverrides,

@@ -10,11 +10,11 @@
 #define TOY_ABI MSPT_ABI_VERSION /* the bad-ABI module overrides this */
 #endif
 
-/* ---- encoder: reconstruction = x · gain (per channel) ------------------- */
+/* ---- encoder: reconstruction = x · gain + bias (per sample position) ---- */
 
 typedef struct toy_encoder {
     int channels, samples;
-    mspt_tensor *gain; /* (channels, 1) broadcast over time */
+    mspt_tensor *gain, *bias; /* (samples), broadcast over batch and channels */
 } toy_encoder;
 
 static int enc_create(const mspt_config *cfg, mspt_params *ps, mspt_rng *rng,
@@ -28,8 +28,9 @@ static int enc_create(const mspt_config *cfg, mspt_params *ps, mspt_rng *rng,
         return mspt_error_set(err, MSPT_ERR_CONFIG, "%s.channels: must be >= 1",
                               mspt_config_path(cfg));
     }
-    int shape[1] = {e->channels};
+    int shape[1] = {e->samples};
     e->gain = mspt_param_new(ps, "gain", 1, shape, 0);
+    e->bias = mspt_param_new(ps, "bias", 1, shape, MSPT_PARAM_HEAD);
     mspt_init_uniform(e->gain, rng, 0.5f, 1.5f);
     *self = e;
     return 0;
@@ -49,11 +50,11 @@ static int enc_check(void *self, int channels, int samples, mspt_error *err)
 static mspt_tensor *enc_forward(void *self, mspt_ctx *ctx, mspt_tensor *x,
                                 const uint8_t *mask, mspt_tensor **embed)
 {
-    (void)self;
+    toy_encoder *e = self;
     (void)mask;
     if (embed)
         *embed = x;
-    return mspt_scale(ctx, x, 1.0f);
+    return mspt_add(ctx, mspt_mul(ctx, x, e->gain), e->bias);
 }
 
 static void enc_destroy(void *self) { free(self); }

@@ -1,0 +1,52 @@
+/* The loader: windows from one or more datasets, split per dataset into
+ * train and validation by a seeded permutation, served in batches that
+ * background threads prepare while the step computes.
+ *
+ * Order: each epoch's training order is a permutation drawn from (seed,
+ * epoch), so a resumed run sees the same batches.  A window holding NaN or
+ * Inf is skipped (the batch is one shorter) and counted. */
+#ifndef MSPT_LOADER_H
+#define MSPT_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mspt/plugin.h>
+
+typedef struct mspt_source {
+    const mspt_dataset_vt *vt;
+    void *self;
+    const char *path; /* "data.0", for messages */
+} mspt_source;
+
+enum { MSPT_SPLIT_TRAIN = 0, MSPT_SPLIT_VAL = 1 };
+
+typedef struct mspt_loader mspt_loader;
+
+/* All sources must share (channels, samples); train_fraction in (0, 1]
+ * (1: no validation windows).  workers: prefetch threads (0: read in the
+ * caller's thread). */
+mspt_loader *mspt_loader_new(const mspt_source *src, size_t nsrc,
+                             double train_fraction, uint64_t seed, int workers,
+                             int max_batch, mspt_error *err);
+void mspt_loader_free(mspt_loader *l);
+void mspt_loader_shape(const mspt_loader *l, int *channels, int *samples);
+size_t mspt_loader_windows(const mspt_loader *l, int split);
+/* Batches an epoch of this split will have. */
+size_t mspt_loader_batches(const mspt_loader *l, int split, int batch_size,
+                           int drop_last);
+
+/* Start a pass over a split: shuffled by (seed, epoch) when shuffle is set;
+ * at most max_batches batches (0: all), starting at batch first_batch (a
+ * run resumed mid-epoch). */
+void mspt_loader_begin(mspt_loader *l, int split, long long epoch,
+                       int batch_size, int shuffle, int drop_last,
+                       size_t max_batches, size_t first_batch);
+/* Next batch: *x points to B·C·T floats valid until the next call.
+ * Returns B (> 0), 0 at the end of the pass, -1 on a read error. */
+int mspt_loader_next(mspt_loader *l, const float **x, mspt_error *err);
+
+size_t mspt_loader_skipped(const mspt_loader *l);   /* non-finite windows */
+double mspt_loader_wait_seconds(const mspt_loader *l); /* caller waited */
+
+#endif

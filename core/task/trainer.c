@@ -1,0 +1,778 @@
+/* Training loop, see trainer.h. */
+#include "task/trainer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mspt/mspt.h>
+
+#include "data/loader.h"
+#include "io/checkpoint.h"
+#include "task/masking.h"
+#include "task/metrics.h"
+#include "task/normalize.h"
+
+#define MAX_GROUPS 4
+#define MAX_TOPK 64
+
+/* Settings read once from the resolved configuration. */
+typedef struct settings {
+    long long seed, max_epochs, max_steps, batch_size, accumulate;
+    long long val_every, limit_train, limit_val, log_every, workers, top_k;
+    double split, clip, unmasked_coeff, q_lower, q_upper, ratio;
+    int shuffle, drop_last, save_last, mode_max, normalize, per_batch;
+    int mask_h, mask_w, bar;
+    const char *monitor;
+} settings;
+
+typedef struct topk_entry {
+    double score;
+    char path[4200];
+} topk_entry;
+
+typedef struct trainer {
+    mspt_experiment *x;
+    settings s;
+    char run_dir[4096], ckpt_dir[4200];
+    int C, T;
+
+    mspt_params *params;
+    const mspt_encoder_vt *enc;
+    void *model;
+    const mspt_loss_vt *lvt;
+    void *loss;
+    const mspt_optimizer_vt *ovt;
+    void *opt;
+    const mspt_scheduler_vt *svt;
+    void *sched;
+    mspt_param_group groups[MAX_GROUPS];
+    double base_lr[MAX_GROUPS];
+    size_t ngroups;
+    void *datasets[MSPT_MAX_DATASETS];
+    mspt_loader *loader;
+    mspt_masker masker;
+    mspt_rng *mask_rng, *drop_rng, *val_rng;
+    mspt_ctx *ctx;
+    mspt_metrics metrics;
+
+    float *target, *input, *scratch;
+    uint8_t *mask, *unmask;
+
+    long long epoch, step, batch_in_epoch;
+    topk_entry topk[MAX_TOPK];
+    int ntopk;
+} trainer;
+
+/* ---- configuration ----------------------------------------------------- */
+
+static const mspt_node *key(const trainer *t, const char *path)
+{
+    return mspt_node_at(t->x->root, path);
+}
+static long long cfg_int(const trainer *t, const char *p) { return key(t, p)->i; }
+static double cfg_float(const trainer *t, const char *p) { return mspt_node_number(key(t, p)); }
+static int cfg_bool(const trainer *t, const char *p) { return key(t, p)->b; }
+static const char *cfg_str(const trainer *t, const char *p) { return key(t, p)->s; }
+
+static int read_settings(trainer *t, mspt_error *err)
+{
+    settings *s = &t->s;
+    s->seed = cfg_int(t, "seed");
+    s->max_epochs = cfg_int(t, "trainer.max_epochs");
+    s->max_steps = cfg_int(t, "trainer.max_steps");
+    s->batch_size = cfg_int(t, "trainer.batch_size");
+    s->accumulate = cfg_int(t, "trainer.accumulate_grad_batches");
+    s->val_every = cfg_int(t, "trainer.val_check_interval");
+    s->limit_train = cfg_int(t, "trainer.limit_train_batches");
+    s->limit_val = cfg_int(t, "trainer.limit_val_batches");
+    s->log_every = cfg_int(t, "trainer.log_every_n_steps");
+    s->workers = cfg_int(t, "trainer.num_workers");
+    s->top_k = cfg_int(t, "trainer.save_top_k");
+    s->split = cfg_float(t, "trainer.train_val_split");
+    s->clip = cfg_float(t, "trainer.gradient_clip_val");
+    s->shuffle = cfg_bool(t, "trainer.shuffle");
+    s->drop_last = cfg_bool(t, "trainer.drop_last");
+    s->save_last = cfg_bool(t, "trainer.save_last");
+    s->monitor = cfg_str(t, "trainer.monitor");
+    const char *mode = cfg_str(t, "trainer.mode");
+    const char *bar = cfg_str(t, "trainer.progress_bar");
+    s->ratio = cfg_float(t, "masking.masking_ratio");
+    s->per_batch = cfg_bool(t, "masking.per_batch");
+    s->unmasked_coeff = cfg_float(t, "masking.unmasked_loss_coeff");
+    s->normalize = cfg_bool(t, "input_normalization.normalize");
+    s->q_lower = cfg_float(t, "input_normalization.lower");
+    s->q_upper = cfg_float(t, "input_normalization.upper");
+    const mspt_node *patch = key(t, "masking.patch_size");
+
+#define BAD(...) return mspt_error_set(err, MSPT_ERR_CONFIG, __VA_ARGS__)
+    if (s->max_epochs < 1 && s->max_steps < 1)
+        BAD("trainer.max_epochs: must be >= 1 (or set trainer.max_steps)");
+    if (s->max_steps == 0 || s->max_steps < -1)
+        BAD("trainer.max_steps: must be -1 (no limit) or >= 1, got %lld", s->max_steps);
+    if (s->max_epochs < 1)
+        s->max_epochs = 1LL << 40; /* bounded by max_steps */
+    if (s->batch_size < 1 || s->batch_size > 1 << 20)
+        BAD("trainer.batch_size: must be >= 1, got %lld", s->batch_size);
+    if (s->accumulate < 1)
+        BAD("trainer.accumulate_grad_batches: must be >= 1, got %lld", s->accumulate);
+    if (s->val_every < 0 || s->limit_train < 0 || s->limit_val < 0)
+        BAD("trainer: val_check_interval and limit_*_batches must be >= 0");
+    if (s->log_every < 1)
+        BAD("trainer.log_every_n_steps: must be >= 1, got %lld", s->log_every);
+    if (s->workers < 0 || s->workers > 64)
+        BAD("trainer.num_workers: must be 0..64, got %lld", s->workers);
+    if (s->top_k < 0 || s->top_k > MAX_TOPK)
+        BAD("trainer.save_top_k: must be 0..%d, got %lld", MAX_TOPK, s->top_k);
+    if (!(s->clip >= 0))
+        BAD("trainer.gradient_clip_val: must be >= 0, got %g", s->clip);
+    if (strcmp(s->monitor, "val_loss") && strcmp(s->monitor, "train_loss_epoch"))
+        BAD("trainer.monitor: '%s' is not a metric (val_loss, train_loss_epoch)",
+            s->monitor);
+    if (strcmp(mode, "min") && strcmp(mode, "max"))
+        BAD("trainer.mode: '%s' must be \"min\" or \"max\"", mode);
+    s->mode_max = !strcmp(mode, "max");
+    if (!strcmp(bar, "auto"))
+        s->bar = isatty(STDOUT_FILENO);
+    else if (!strcmp(bar, "on") || !strcmp(bar, "off"))
+        s->bar = !strcmp(bar, "on");
+    else
+        BAD("trainer.progress_bar: '%s' must be \"auto\", \"on\" or \"off\"", bar);
+    if (patch->n != 2)
+        BAD("masking.patch_size: expected {H, W}, got %zu values", patch->n);
+    s->mask_h = (int)patch->items[0]->i;
+    s->mask_w = (int)patch->items[1]->i;
+    if (!(s->unmasked_coeff >= 0))
+        BAD("masking.unmasked_loss_coeff: must be >= 0, got %g", s->unmasked_coeff);
+    if (!(s->q_lower >= 0 && s->q_lower < s->q_upper && s->q_upper <= 1))
+        BAD("input_normalization: need 0 <= lower < upper <= 1, got %g, %g",
+            s->q_lower, s->q_upper);
+#undef BAD
+    return 0;
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+/* Parameter groups: body/head (differential lr) × decay/no-decay. */
+static int build_groups(trainer *t, mspt_error *err)
+{
+    const mspt_config *oc = &t->x->optimizer.cfg;
+    double lr = mspt_config_float(oc, "lr");
+    double wd = mspt_config_float(oc, "weight_decay");
+    int differential = mspt_config_bool(oc, "differential_lr");
+    int split_decay = mspt_config_bool(oc, "no_decay_bias_norm");
+    double head_lr = mspt_config_has(oc, "head_lr")
+                         ? mspt_config_float(oc, "head_lr")
+                         : lr * mspt_config_float(oc, "head_lr_scale");
+    if (!(lr >= 0) || !(head_lr >= 0))
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "optimizer.lr: must be >= 0, got %g", lr);
+    size_t n = mspt_params_count(t->params);
+    for (int head = 0; head <= differential; head++)
+        for (int nodecay = 0; nodecay <= split_decay; nodecay++) {
+            mspt_param_group *g = &t->groups[t->ngroups];
+            g->params = malloc((n ? n : 1) * sizeof *g->params);
+            g->count = 0;
+            for (size_t i = 0; i < n; i++) {
+                mspt_tensor *p = mspt_params_at(t->params, i);
+                int is_head = differential && (p->flags & MSPT_PARAM_HEAD);
+                int is_nd = split_decay && (p->flags & MSPT_PARAM_NO_DECAY);
+                if (is_head == head && is_nd == nodecay)
+                    g->params[g->count++] = p;
+            }
+            g->weight_decay = nodecay ? 0.0f : (float)wd;
+            t->base_lr[t->ngroups] = head ? head_lr : lr;
+            g->lr = (float)t->base_lr[t->ngroups];
+            t->ngroups++;
+        }
+    return 0;
+}
+
+static double lua_schedule(trainer *t, long long update, long long epoch,
+                           double base, mspt_error *err, int *failed)
+{
+    lua_State *L = t->x->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->x->scheduler_fn->ref);
+    lua_pushinteger(L, update);
+    lua_pushinteger(L, epoch);
+    lua_pushnumber(L, base);
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
+        mspt_error_set(err, MSPT_ERR_CONFIG, "scheduler (%s): %s",
+                       t->x->scheduler_fn->s, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        *failed = 1;
+        return 0;
+    }
+    int isnum;
+    double lr = lua_tonumberx(L, -1, &isnum);
+    lua_pop(L, 1);
+    if (!isnum || !(lr >= 0)) {
+        mspt_error_set(err, MSPT_ERR_CONFIG,
+                       "scheduler (%s) returned %s for step %lld; expected a "
+                       "learning rate >= 0", t->x->scheduler_fn->s,
+                       isnum ? "a negative number" : "a non-number", update);
+        *failed = 1;
+    }
+    return lr;
+}
+
+/* Set every group's lr for the update about to happen. */
+static int set_lrs(trainer *t, mspt_error *err)
+{
+    for (size_t g = 0; g < t->ngroups; g++) {
+        double lr = t->base_lr[g];
+        int failed = 0;
+        if (t->sched)
+            lr = t->svt->lr(t->sched, t->step, t->epoch, lr);
+        else if (t->x->scheduler_fn)
+            lr = lua_schedule(t, t->step, t->epoch, lr, err, &failed);
+        if (failed)
+            return MSPT_ERR_CONFIG;
+        t->groups[g].lr = (float)lr;
+    }
+    return 0;
+}
+
+static int make_dir(const char *path, mspt_error *err)
+{
+    char buf[4200];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) && errno != EEXIST)
+            return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", buf, strerror(errno));
+    return 0;
+}
+
+static int setup(trainer *t, mspt_error *err)
+{
+    mspt_experiment *x = t->x;
+    settings *s = &t->s;
+    int rc;
+    t->mask_rng = mspt_rng_new((uint64_t)s->seed ^ 0x6d61736bULL);  /* "mask" */
+    t->drop_rng = mspt_rng_new((uint64_t)s->seed ^ 0x64726f70ULL);  /* "drop" */
+    t->val_rng = mspt_rng_new(0);
+    mspt_rng *init_rng = mspt_rng_new((uint64_t)s->seed);
+    t->params = mspt_params_new();
+    t->ctx = mspt_ctx_new();
+    mspt_ctx_set_rng(t->ctx, t->drop_rng);
+
+    /* data */
+    mspt_source src[MSPT_MAX_DATASETS];
+    for (size_t i = 0; i < x->ndata; i++) {
+        const mspt_dataset_vt *dvt = x->data[i].c->vtable;
+        if ((rc = dvt->create(&x->data[i].cfg, &t->datasets[i], err))) {
+            mspt_rng_free(init_rng);
+            return rc;
+        }
+        src[i] = (mspt_source){dvt, t->datasets[i], x->data[i].path};
+    }
+    t->loader = mspt_loader_new(src, x->ndata, s->split, (uint64_t)s->seed,
+                                (int)s->workers, (int)s->batch_size, err);
+    if (!t->loader) {
+        mspt_rng_free(init_rng);
+        return err->status;
+    }
+    mspt_loader_shape(t->loader, &t->C, &t->T);
+
+    /* model: built from the run's seed, then checked against the data */
+    t->enc = x->model.c->vtable;
+    rc = t->enc->create(&x->model.cfg, t->params, init_rng, &t->model, err);
+    mspt_rng_free(init_rng);
+    if (rc)
+        return rc;
+    if ((rc = t->enc->check_input(t->model, t->C, t->T, err)))
+        return mspt_error_prefix(err, "data");
+    t->lvt = x->criterion.c->vtable;
+    if ((rc = t->lvt->create(&x->criterion.cfg, &t->loss, err)))
+        return rc;
+    if ((rc = build_groups(t, err)))
+        return rc;
+    t->ovt = x->optimizer.c->vtable;
+    if ((rc = t->ovt->create(&x->optimizer.cfg, t->groups, t->ngroups, &t->opt, err)))
+        return rc;
+
+    size_t batches = mspt_loader_batches(t->loader, MSPT_SPLIT_TRAIN,
+                                         (int)s->batch_size, s->drop_last);
+    if (s->limit_train && batches > (size_t)s->limit_train)
+        batches = (size_t)s->limit_train;
+    if (batches == 0)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "data: %zu training windows make no batch of %lld "
+                              "(lower trainer.batch_size or set drop_last = false)",
+                              mspt_loader_windows(t->loader, MSPT_SPLIT_TRAIN),
+                              s->batch_size);
+    mspt_schedule_info info;
+    info.steps_per_epoch = ((long long)batches + s->accumulate - 1) / s->accumulate;
+    info.max_epochs = s->max_epochs < (1LL << 40) ? s->max_epochs : 0;
+    info.max_steps = s->max_steps > 0 ? s->max_steps
+                                      : info.steps_per_epoch * s->max_epochs;
+    if (x->scheduler.c) {
+        t->svt = x->scheduler.c->vtable;
+        if ((rc = t->svt->create(&x->scheduler.cfg, &info, &t->sched, err)))
+            return rc;
+    }
+
+    if ((rc = mspt_masker_init(&t->masker, s->mask_h, s->mask_w, s->ratio,
+                               s->per_batch, t->C, t->T, err)))
+        return rc;
+    size_t n = (size_t)s->batch_size * t->C * t->T;
+    t->target = malloc(n * sizeof(float));
+    t->input = malloc(n * sizeof(float));
+    t->scratch = malloc((size_t)t->T * sizeof(float));
+    t->mask = malloc(n);
+    t->unmask = malloc(n);
+    if (!t->target || !t->input || !t->scratch || !t->mask || !t->unmask)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory for batches");
+
+    snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
+    return make_dir(t->ckpt_dir, err);
+}
+
+static void teardown(trainer *t)
+{
+    if (t->sched)
+        t->svt->destroy(t->sched);
+    if (t->opt)
+        t->ovt->destroy(t->opt);
+    if (t->loss)
+        t->lvt->destroy(t->loss);
+    if (t->model)
+        t->enc->destroy(t->model);
+    mspt_loader_free(t->loader);
+    for (size_t i = 0; i < t->x->ndata; i++)
+        if (t->datasets[i])
+            ((const mspt_dataset_vt *)t->x->data[i].c->vtable)->destroy(t->datasets[i]);
+    for (size_t g = 0; g < t->ngroups; g++)
+        free(t->groups[g].params);
+    mspt_masker_free(&t->masker);
+    mspt_params_free(t->params);
+    mspt_ctx_free(t->ctx);
+    mspt_rng_free(t->mask_rng);
+    mspt_rng_free(t->drop_rng);
+    mspt_rng_free(t->val_rng);
+    free(t->target);
+    free(t->input);
+    free(t->scratch);
+    free(t->mask);
+    free(t->unmask);
+    mspt_metrics_close(&t->metrics);
+}
+
+/* ---- one batch ----------------------------------------------------------- */
+
+/* Normalise, mask, run the model and the loss for B windows at x.
+ * Returns the loss tensor (NULL after an error in ctx). */
+static mspt_tensor *forward(trainer *t, const float *x, int B, mspt_rng *rng)
+{
+    size_t win = (size_t)t->C * t->T, n = (size_t)B * win;
+    memcpy(t->target, x, n * sizeof(float));
+    if (t->s.normalize)
+        mspt_robust_normalize(t->target, (size_t)B * t->C, t->T, t->s.q_lower,
+                              t->s.q_upper, t->scratch);
+    mspt_masker_fill(&t->masker, B, rng, t->mask);
+    mspt_mask_apply(t->target, t->mask, n, t->input);
+
+    mspt_ctx *ctx = t->ctx;
+    mspt_ctx_reset(ctx);
+    int shape[3] = {B, t->C, t->T};
+    mspt_tensor *target = mspt_tensor_wrap(ctx, t->target, 3, shape);
+    mspt_tensor *input = mspt_tensor_wrap(ctx, t->input, 3, shape);
+    mspt_tensor *recon = t->enc->forward(t->model, ctx, input, t->mask, NULL);
+    if (!recon)
+        return mspt_ctx_error(ctx) ? NULL
+                                   : mspt_fail(ctx, "the encoder returned nothing");
+    if (!mspt_tensor_same_shape(recon, target)) {
+        char a[64], b[64];
+        return mspt_fail(ctx, "the encoder returned %s for input %s",
+                         mspt_shape_str(recon, a, sizeof a),
+                         mspt_shape_str(target, b, sizeof b));
+    }
+    mspt_tensor *loss = t->lvt->forward(t->loss, ctx, recon, target, t->mask);
+    if (t->s.unmasked_coeff > 0) {
+        for (size_t i = 0; i < n; i++)
+            t->unmask[i] = !t->mask[i];
+        mspt_tensor *vis = t->lvt->forward(t->loss, ctx, recon, target, t->unmask);
+        loss = mspt_add(ctx, loss, mspt_scale(ctx, vis, (float)t->s.unmasked_coeff));
+    }
+    return loss;
+}
+
+/* Global L2 norm clipping, as torch.nn.utils.clip_grad_norm_. */
+static void clip_gradients(trainer *t)
+{
+    double sq = 0;
+    for (size_t i = 0; i < mspt_params_count(t->params); i++) {
+        const mspt_tensor *p = mspt_params_at(t->params, i);
+        double s = 0; /* per tensor, then summed: PyTorch's order */
+        for (size_t j = 0; j < p->numel; j++)
+            s += (double)p->grad[j] * p->grad[j];
+        sq += s;
+    }
+    double norm = sqrt(sq), coef = t->s.clip / (norm + 1e-6);
+    if (coef >= 1.0)
+        return;
+    for (size_t i = 0; i < mspt_params_count(t->params); i++) {
+        mspt_tensor *p = mspt_params_at(t->params, i);
+        for (size_t j = 0; j < p->numel; j++)
+            p->grad[j] *= (float)coef;
+    }
+}
+
+/* ---- validation, checkpoints --------------------------------------------- */
+
+/* Mean validation loss over windows (NAN when there are none). */
+static int validate(trainer *t, double *out, mspt_error *err)
+{
+    if (mspt_loader_windows(t->loader, MSPT_SPLIT_VAL) == 0) {
+        *out = NAN;
+        return 0;
+    }
+    mspt_rng_seed(t->val_rng, (uint64_t)t->s.seed ^ 0x76616cULL); /* same masks */
+    mspt_loader_begin(t->loader, MSPT_SPLIT_VAL, 0, (int)t->s.batch_size, 0, 0,
+                      (size_t)t->s.limit_val, 0);
+    mspt_ctx_set_grad(t->ctx, 0);
+    mspt_ctx_set_training(t->ctx, 0);
+    double sum = 0;
+    long long count = 0;
+    const float *x;
+    int B, rc = 0;
+    while ((B = mspt_loader_next(t->loader, &x, err)) > 0) {
+        mspt_tensor *loss = forward(t, x, B, t->val_rng);
+        if (!loss) {
+            rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "validation: %s",
+                                mspt_ctx_error(t->ctx));
+            break;
+        }
+        sum += (double)loss->data[0] * B;
+        count += B;
+    }
+    if (B < 0)
+        rc = err->status;
+    mspt_ctx_set_grad(t->ctx, 1);
+    mspt_ctx_set_training(t->ctx, 1);
+    *out = count ? sum / (double)count : NAN;
+    return rc;
+}
+
+static void fill_state(const trainer *t, mspt_train_state *st, double score)
+{
+    memset(st, 0, sizeof *st);
+    st->epoch = t->epoch;
+    st->batch = t->batch_in_epoch;
+    st->step = t->step;
+    mspt_rng_get_state(t->mask_rng, st->mask_rng);
+    mspt_rng_get_state(t->drop_rng, st->drop_rng);
+    if (!isnan(score)) {
+        st->has_score = 1;
+        st->score = score;
+        snprintf(st->monitor, sizeof st->monitor, "%s", t->s.monitor);
+    }
+}
+
+static int better(const trainer *t, double a, double b)
+{
+    return t->s.mode_max ? a > b : a < b;
+}
+
+/* Keep the top-k checkpoints by score: write this one if it ranks. */
+static int save_topk(trainer *t, double score, mspt_error *err)
+{
+    if (t->s.top_k == 0 || isnan(score))
+        return 0;
+    if (t->ntopk == t->s.top_k && !better(t, score, t->topk[t->ntopk - 1].score))
+        return 0;
+    topk_entry e;
+    e.score = score;
+    if (snprintf(e.path, sizeof e.path, "%s/epoch=%03lld-step=%lld.safetensors",
+                 t->ckpt_dir, t->epoch, t->step) >= (int)sizeof e.path)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: path too long",
+                              t->ckpt_dir);
+    mspt_train_state st;
+    fill_state(t, &st, score);
+    int rc = mspt_checkpoint_save(e.path, t->params, t->ovt, t->opt, &st, err);
+    if (rc)
+        return rc;
+    if (t->ntopk == t->s.top_k) { /* drop the worst */
+        unlink(t->topk[t->ntopk - 1].path);
+        t->ntopk--;
+    }
+    int i = t->ntopk++;
+    while (i > 0 && better(t, score, t->topk[i - 1].score)) {
+        t->topk[i] = t->topk[i - 1];
+        i--;
+    }
+    t->topk[i] = e;
+    return 0;
+}
+
+/* Rebuild the top-k list from the checkpoint directory (resume). */
+static void scan_topk(trainer *t)
+{
+    DIR *d = opendir(t->ckpt_dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) && t->ntopk < MAX_TOPK) {
+        if (strncmp(de->d_name, "epoch=", 6) != 0)
+            continue;
+        topk_entry e;
+        if (snprintf(e.path, sizeof e.path, "%s/%s", t->ckpt_dir, de->d_name) >=
+                (int)sizeof e.path ||
+            mspt_checkpoint_score(e.path, &e.score) != 0)
+            continue;
+        int i = t->ntopk++;
+        while (i > 0 && better(t, e.score, t->topk[i - 1].score)) {
+            t->topk[i] = t->topk[i - 1];
+            i--;
+        }
+        t->topk[i] = e;
+    }
+    closedir(d);
+}
+
+static int save_last(trainer *t, double score, mspt_error *err)
+{
+    if (!t->s.save_last)
+        return 0;
+    char path[4300];
+    snprintf(path, sizeof path, "%s/last.safetensors", t->ckpt_dir);
+    mspt_train_state st;
+    fill_state(t, &st, score);
+    return mspt_checkpoint_save(path, t->params, t->ovt, t->opt, &st, err);
+}
+
+static int restore(trainer *t, const char *resume, mspt_error *err)
+{
+    const mspt_node *pre = key(t, "pretrained_checkpoint_path");
+    if (!resume && pre) {
+        int rc = mspt_checkpoint_load_weights(pre->s, t->params, err);
+        if (rc)
+            return mspt_error_prefix(err, "pretrained_checkpoint_path");
+        mspt_progress_line(&t->metrics, "loaded pretrained weights from %s", pre->s);
+        return 0;
+    }
+    if (!resume)
+        return 0;
+    char path[4300];
+    if (!strcmp(resume, "last"))
+        snprintf(path, sizeof path, "%s/last.safetensors", t->ckpt_dir);
+    else
+        snprintf(path, sizeof path, "%s", resume);
+    mspt_train_state st;
+    int rc = mspt_checkpoint_load(path, t->params, t->ovt, t->opt, &st, err);
+    if (rc)
+        return mspt_error_prefix(err, "resume");
+    t->epoch = st.epoch;
+    t->batch_in_epoch = st.batch;
+    t->step = st.step;
+    mspt_rng_set_state(t->mask_rng, st.mask_rng);
+    mspt_rng_set_state(t->drop_rng, st.drop_rng);
+    scan_topk(t);
+    printf("resumed from %s at epoch %lld, step %lld\n", path, t->epoch + 1, t->step);
+    return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------- */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int end_of_interval(trainer *t, double *val, mspt_error *err)
+{
+    int rc = validate(t, val, err);
+    if (rc)
+        return rc;
+    mspt_record r = mspt_record_empty(t->step, t->epoch);
+    r.val_loss = *val;
+    if (!isnan(*val))
+        mspt_metrics_write(&t->metrics, &r);
+    return 0;
+}
+
+static int train_loop(trainer *t, mspt_error *err)
+{
+    const settings *s = &t->s;
+    int rc = 0, done = 0;
+    size_t epoch_batches = mspt_loader_batches(t->loader, MSPT_SPLIT_TRAIN,
+                                               (int)s->batch_size, s->drop_last);
+    if (s->limit_train && epoch_batches > (size_t)s->limit_train)
+        epoch_batches = (size_t)s->limit_train;
+    double t_start = now(), waited0 = mspt_loader_wait_seconds(t->loader);
+    if (s->max_steps > 0 && t->step >= s->max_steps)
+        done = 1;
+
+    for (; t->epoch < s->max_epochs && !done; t->epoch++, t->batch_in_epoch = 0) {
+        mspt_loader_begin(t->loader, MSPT_SPLIT_TRAIN, t->epoch, (int)s->batch_size,
+                          s->shuffle, s->drop_last, (size_t)s->limit_train,
+                          (size_t)t->batch_in_epoch);
+        double epoch_sum = 0, log_sum = 0;
+        long long epoch_n = 0, log_n = 0, micro = 0;
+        double t_log = now(), t_epoch = t_log;
+        const float *x;
+        int B;
+        while ((B = mspt_loader_next(t->loader, &x, err)) > 0) {
+            mspt_tensor *loss = forward(t, x, B, t->mask_rng);
+            const char *why = mspt_ctx_error(t->ctx);
+            if (!why && !isfinite(loss->data[0]))
+                why = "the loss is not finite";
+            if (!why) {
+                float scale = 1.0f / (float)s->accumulate;
+                if (mspt_backward_with(t->ctx, loss, &scale))
+                    why = mspt_ctx_error(t->ctx);
+            }
+            if (why) {
+                rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
+                                    "step %lld (epoch %lld, batch %lld): %s; the "
+                                    "last good checkpoint is %s/last.safetensors",
+                                    t->step, t->epoch + 1, t->batch_in_epoch + 1,
+                                    why, t->ckpt_dir);
+                done = 1;
+                break;
+            }
+            double lv = loss->data[0];
+            epoch_sum += lv * B;
+            epoch_n += B;
+            log_sum += lv * B;
+            log_n += B;
+            micro++;
+            t->batch_in_epoch++;
+            int last = (size_t)t->batch_in_epoch == epoch_batches;
+            if (micro % s->accumulate != 0 && !last)
+                continue;
+
+            /* one optimizer update */
+            if (s->clip > 0)
+                clip_gradients(t);
+            if ((rc = set_lrs(t, err))) {
+                done = 1;
+                break;
+            }
+            t->ovt->step(t->opt);
+            mspt_params_zero_grad(t->params);
+            t->step++;
+
+            if (t->step % s->log_every == 0) {
+                double dt = now() - t_log;
+                mspt_record r = mspt_record_empty(t->step, t->epoch);
+                r.train_loss = log_sum / (double)log_n;
+                r.lr = t->groups[0].lr;
+                r.samples_per_sec = dt > 0 ? (double)log_n / dt : NAN;
+                mspt_metrics_write(&t->metrics, &r);
+                if (!s->bar)
+                    mspt_progress_line(&t->metrics,
+                                       "epoch %lld step %lld train_loss %.6f lr %.3e "
+                                       "%.1f samples/s", t->epoch + 1, t->step,
+                                       r.train_loss, r.lr, r.samples_per_sec);
+                log_sum = 0;
+                log_n = 0;
+                t_log = now();
+            }
+            double el = now() - t_epoch;
+            mspt_progress(&t->metrics, t->epoch, s->max_epochs, t->batch_in_epoch,
+                          (long long)epoch_batches, lv, t->groups[0].lr,
+                          el > 0 ? (double)t->batch_in_epoch / el : 0);
+            if (s->val_every && t->step % s->val_every == 0 && !last) {
+                double val;
+                if ((rc = end_of_interval(t, &val, err))) {
+                    done = 1;
+                    break;
+                }
+                mspt_progress_line(&t->metrics, "step %lld: val_loss %.6f", t->step, val);
+            }
+            if (s->max_steps > 0 && t->step >= s->max_steps) {
+                done = 1;
+                break;
+            }
+        }
+        if (B < 0)
+            rc = err->status;
+        if (rc)
+            break;
+        if (epoch_n == 0)
+            continue;
+
+        /* end of epoch (or of the run at max_steps): validate, log, save */
+        double val;
+        if ((rc = validate(t, &val, err)))
+            break;
+        mspt_record r = mspt_record_empty(t->step, t->epoch);
+        r.train_loss_epoch = epoch_sum / (double)epoch_n;
+        r.val_loss = val;
+        mspt_metrics_write(&t->metrics, &r);
+        mspt_progress_line(&t->metrics, "epoch %lld: train_loss %.6f val_loss %.6f "
+                           "(%.1f s)", t->epoch + 1, r.train_loss_epoch, val,
+                           now() - t_epoch);
+        double score = !strcmp(s->monitor, "val_loss") ? val : r.train_loss_epoch;
+        int complete = (size_t)t->batch_in_epoch >= epoch_batches;
+        if (complete) { /* the saved position is the next epoch's start */
+            t->epoch++;
+            t->batch_in_epoch = 0;
+        }
+        rc = save_topk(t, score, err);
+        if (!rc)
+            rc = save_last(t, score, err);
+        if (complete) {
+            t->epoch--;
+            t->batch_in_epoch = epoch_batches;
+        }
+        if (rc)
+            break;
+    }
+    double total = now() - t_start;
+    double waited = mspt_loader_wait_seconds(t->loader) - waited0;
+    if (total > 0)
+        mspt_progress_line(&t->metrics, "done: %lld updates in %.1f s; waited for "
+                           "data %.1f%% of the time; %zu non-finite windows skipped",
+                           t->step, total, 100.0 * waited / total,
+                           mspt_loader_skipped(t->loader));
+    return rc;
+}
+
+int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
+               mspt_error *err)
+{
+    trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
+    t->x = x;
+    snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir);
+    if (!resume && key(t, "resume"))
+        resume = key(t, "resume")->s;
+    int rc = read_settings(t, err);
+    if (!rc)
+        rc = setup(t, err);
+    if (!rc)
+        rc = restore(t, resume, err);
+    if (!rc) /* resuming drops the rows the stopped run wrote after its save */
+        rc = mspt_metrics_open(&t->metrics, run_dir, resume ? t->step : -1,
+                               t->s.bar, err);
+    if (!rc) {
+        printf("model: %zu parameters; %zu training and %zu validation windows "
+               "of %d x %d\n", mspt_params_numel(t->params),
+               mspt_loader_windows(t->loader, MSPT_SPLIT_TRAIN),
+               mspt_loader_windows(t->loader, MSPT_SPLIT_VAL), t->C, t->T);
+        rc = train_loop(t, err);
+    }
+    teardown(t);
+    free(t);
+    return rc;
+}
