@@ -66,7 +66,7 @@ run_mspt run "$tap_tmp/exp.lua" model._target_=tyo
 expect_error 2 "model._target_: unknown encoder 'tyo' (did you mean 'toy'?)" "misspelled _target_"
 run_mspt run "$tap_tmp/exp.lua" +model.embed_dimm=3
 expect_error 2 "model.embed_dimm: unknown key (did you mean 'embed_dim'?)" "unknown key"
-run_mspt run "$tap_tmp/exp.lua" +model.label=4
+run_mspt run "$tap_tmp/exp.lua" model.label=4
 expect_error 2 "model.label: expected a string, got integer 4" "wrongly typed value"
 run_mspt run "$tap_tmp/exp.lua" optimizer.lr=fast
 expect_error 2 "override 'optimizer.lr=fast': 'fast' is not a number" "bad override value"

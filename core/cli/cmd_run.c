@@ -85,13 +85,14 @@ int mspt_cmd_run(int argc, char **argv)
 
     char run_dir[PATH_MAX];
     const mspt_node *rd = mspt_node_get(x.root, "run_dir");
-    if (rd)
+    if (rd && rd->type == MSPT_NODE_STRING)
         snprintf(run_dir, sizeof run_dir, "%s", rd->s);
     else
         default_run_dir(x.root, run_dir, sizeof run_dir);
 
-    if (!resume && mspt_node_get(x.root, "resume"))
-        resume = mspt_node_get(x.root, "resume")->s;
+    const mspt_node *rs = mspt_node_get(x.root, "resume");
+    if (!resume && rs && rs->type == MSPT_NODE_STRING)
+        resume = rs->s;
     /* Never write over an earlier run by accident. */
     char last[PATH_MAX + 64];
     snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", run_dir);

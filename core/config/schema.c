@@ -215,7 +215,14 @@ static int check_present(mspt_node *map, const char *path, const char *rel,
             continue;
         const mspt_param *p = find_param(schemas, relkey);
         mspt_node *v = map->items[i];
-        if (p) {
+        if (p && v->type == MSPT_NODE_NULL) {
+            /* null means unset: fine for an optional key; a defaulted or
+             * required one is handled by the missing-key pass */
+            if (!p->def || strcmp(p->def, MSPT_NO_DEFAULT) != 0) {
+                mspt_node_remove(map, map->keys[i]);
+                i--;
+            }
+        } else if (p) {
             if (check_type(v, p, full, err) != 0)
                 return MSPT_ERR_CONFIG;
         } else if (is_table_prefix(schemas, relkey)) {
@@ -237,10 +244,12 @@ void mspt_schema_fill_defaults(mspt_node *map, const mspt_param *const *schemas)
 {
     for (size_t s = 0; schemas[s]; s++)
         for (const mspt_param *p = schemas[s]; p->name; p++) {
-            if (!p->def || strcmp(p->def, MSPT_NO_DEFAULT) == 0 ||
-                mspt_node_at(map, p->name))
+            if (!p->def || mspt_node_at(map, p->name))
                 continue;
-            mspt_node *v = parse_default(p);
+            /* optional keys appear as null, so that overrides can set them */
+            mspt_node *v = strcmp(p->def, MSPT_NO_DEFAULT) == 0
+                               ? mspt_node_new(MSPT_NODE_NULL)
+                               : parse_default(p);
             if (v)
                 set_path(map, p->name, v);
         }
@@ -266,9 +275,9 @@ int mspt_schema_validate(mspt_node *map, const char *path,
                                       "%s: missing required key (%s: %s)", full,
                                       mspt_param_type_name(p->type),
                                       p->help ? p->help : "");
-            if (strcmp(p->def, MSPT_NO_DEFAULT) == 0)
-                continue;
-            mspt_node *v = parse_default(p);
+            mspt_node *v = strcmp(p->def, MSPT_NO_DEFAULT) == 0
+                               ? mspt_node_new(MSPT_NODE_NULL)
+                               : parse_default(p);
             if (!v)
                 return mspt_error_set(err, MSPT_ERR_CONFIG,
                                       "%s: the component's default '%s' is not "
@@ -291,7 +300,8 @@ const char *mspt_config_path(const mspt_config *cfg) { return cfg->path; }
 
 int mspt_config_has(const mspt_config *cfg, const char *key)
 {
-    return mspt_node_at(cfg->map, key) != NULL;
+    const mspt_node *v = mspt_node_at(cfg->map, key);
+    return v && v->type != MSPT_NODE_NULL;
 }
 
 static const mspt_node *lookup(const mspt_config *cfg, const char *key,
@@ -304,7 +314,7 @@ static const mspt_node *lookup(const mspt_config *cfg, const char *key,
         return v;
     /* A plugin reading a key its schema does not declare is a plugin bug;
      * say so once, and read it as zero. */
-    if (v || want != MSPT_NODE_STRING)
+    if ((v && v->type != MSPT_NODE_NULL) || want != MSPT_NODE_STRING)
         fprintf(stderr, "mspt: warning: %s.%s read as %s but %s\n", cfg->path,
                 key, mspt_node_type_name(want),
                 v ? mspt_node_type_name(v->type) : "it is not set");

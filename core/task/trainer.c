@@ -559,7 +559,7 @@ static int save_last(trainer *t, double score, mspt_error *err)
 static int restore(trainer *t, const char *resume, mspt_error *err)
 {
     const mspt_node *pre = key(t, "pretrained_checkpoint_path");
-    if (!resume && pre) {
+    if (!resume && pre->type == MSPT_NODE_STRING) {
         int rc = mspt_checkpoint_load_weights(pre->s, t->params, err);
         if (rc)
             return mspt_error_prefix(err, "pretrained_checkpoint_path");
@@ -755,7 +755,7 @@ int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
     t->x = x;
     snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir);
-    if (!resume && key(t, "resume"))
+    if (!resume && key(t, "resume")->type == MSPT_NODE_STRING)
         resume = key(t, "resume")->s;
     int rc = read_settings(t, err);
     if (!rc)
