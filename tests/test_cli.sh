@@ -105,6 +105,30 @@ expect_error 2 "broken.lua:3:" "Lua syntax error names file and line"
 run_mspt run "$tap_tmp/exp.txt"
 expect_error 2 "expected an experiment .lua or .yaml file" "unknown file type"
 
+# training guards and Lua-function schedulers
+run_mspt run "$tap_tmp/exp.lua" run_dir="$tap_tmp/nan" optimizer.lr=1e38 criterion._target_=mse
+ok $([ $rc -eq 1 ] && printf '%s' "$err" | grep -q "step 1 (epoch 1, batch 2): the loss is not finite; no checkpoint was written yet" &&
+     [ "$(printf '%s' "$err" | grep -c '')" -eq 1 ]; echo $?) "a diverging run stops with exit 1 naming the step"
+diag "$err"
+cat >"$tap_tmp/fn.lua" <<'LUA'
+local e = dofile(require("mspt").script_dir .. "/exp.lua")
+e.run_dir = require("mspt").script_dir .. "/fn"
+e.scheduler = function(step, epoch, base_lr) return base_lr / (1 + step) end
+e.trainer.log_every_n_steps = 1
+return e
+LUA
+run_mspt run "$tap_tmp/fn.lua"
+ok $([ $rc -eq 0 ] && grep -q "^3,0,.*,0.0333333351," "$tap_tmp/fn/metrics.csv"; echo $?) \
+   "a Lua function scheduler sets the lr (step 3: 0.1/3)"
+[ $rc -eq 0 ] || diag "$err"
+ok $(grep -q '^scheduler: !lua "function at' "$tap_tmp/fn/hparams.yaml"; echo $?) \
+   "hparams.yaml records the function's origin"
+run_mspt run "$tap_tmp/fn/hparams.yaml" run_dir="$tap_tmp/fn2"
+expect_error 2 "is a Lua function, which YAML cannot carry" "replaying a Lua-function scheduler from YAML is refused"
+sed 's|return base_lr / (1 + step)|return "fast"|; s|/fn"|/fn3"|' "$tap_tmp/fn.lua" >"$tap_tmp/fn3.lua"
+run_mspt run "$tap_tmp/fn3.lua"
+expect_error 2 "returned a non-number for step 0" "a scheduler function returning garbage"
+
 # a module given by path in _target_ (relative to the experiment)
 cp "$MSPT_BUILDDIR/tests/plugins/toy/.libs/toy.so" "$tap_tmp/mine.so"
 MSPT_PLUGIN_PATH= run_mspt run "$tap_tmp/exp.lua" model._target_=mine.so \

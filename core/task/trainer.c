@@ -20,6 +20,7 @@
 #include "task/masking.h"
 #include "task/metrics.h"
 #include "task/normalize.h"
+#include "task/grads.h"
 
 #define MAX_GROUPS 4
 #define MAX_TOPK 64
@@ -412,27 +413,6 @@ static mspt_tensor *forward(trainer *t, const float *x, int B, mspt_rng *rng)
     return loss;
 }
 
-/* Global L2 norm clipping, as torch.nn.utils.clip_grad_norm_. */
-static void clip_gradients(trainer *t)
-{
-    double sq = 0;
-    for (size_t i = 0; i < mspt_params_count(t->params); i++) {
-        const mspt_tensor *p = mspt_params_at(t->params, i);
-        double s = 0; /* per tensor, then summed: PyTorch's order */
-        for (size_t j = 0; j < p->numel; j++)
-            s += (double)p->grad[j] * p->grad[j];
-        sq += s;
-    }
-    double norm = sqrt(sq), coef = t->s.clip / (norm + 1e-6);
-    if (coef >= 1.0)
-        return;
-    for (size_t i = 0; i < mspt_params_count(t->params); i++) {
-        mspt_tensor *p = mspt_params_at(t->params, i);
-        for (size_t j = 0; j < p->numel; j++)
-            p->grad[j] *= (float)coef;
-    }
-}
-
 /* ---- validation, checkpoints --------------------------------------------- */
 
 /* Mean validation loss over windows (NAN when there are none). */
@@ -640,11 +620,16 @@ static int train_loop(trainer *t, mspt_error *err)
                     why = mspt_ctx_error(t->ctx);
             }
             if (why) {
+                char last[4300];
+                struct stat st;
+                snprintf(last, sizeof last, "%s/last.safetensors", t->ckpt_dir);
+                int have = stat(last, &st) == 0;
                 rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
-                                    "step %lld (epoch %lld, batch %lld): %s; the "
-                                    "last good checkpoint is %s/last.safetensors",
+                                    "step %lld (epoch %lld, batch %lld): %s; %s%s",
                                     t->step, t->epoch + 1, t->batch_in_epoch + 1,
-                                    why, t->ckpt_dir);
+                                    why, have ? "the last good checkpoint is "
+                                              : "no checkpoint was written yet",
+                                    have ? last : "");
                 done = 1;
                 break;
             }
@@ -661,7 +646,7 @@ static int train_loop(trainer *t, mspt_error *err)
 
             /* one optimizer update */
             if (s->clip > 0)
-                clip_gradients(t);
+                mspt_clip_grad_norm(t->params, s->clip);
             if ((rc = set_lrs(t, err))) {
                 done = 1;
                 break;
