@@ -156,6 +156,10 @@ void mspt_params_zero_grad(mspt_params *ps);
 
 /* ---- threads and BLAS ------------------------------------------------- */
 
+/* Prepare the calling thread and the OpenMP pool for compute (flush
+ * denormals to zero); mspt_ctx_new() calls it, threads of one's own that
+ * run ops call it once. */
+void mspt_engine_thread_init(void);
 /* Threads for ops and GEMMs (default: available cores). */
 void mspt_set_threads(int n);
 int mspt_get_threads(void);
