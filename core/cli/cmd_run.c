@@ -11,28 +11,9 @@
 #include "cli/cli.h"
 #include "config/override.h"
 #include "config/yaml_io.h"
+#include "io/files.h"
 #include "task/experiment.h"
 #include "task/trainer.h"
-
-/* mkdir -p */
-static int make_dirs(const char *path, mspt_error *err)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return mspt_error_set(err, MSPT_ERR_RUNTIME, "run_dir %s: %s", buf,
-                                  strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return mspt_error_set(err, MSPT_ERR_RUNTIME, "run_dir %s: %s", buf,
-                              strerror(errno));
-    return 0;
-}
 
 static void default_run_dir(const mspt_node *root, char *out, size_t size)
 {
@@ -104,7 +85,7 @@ int mspt_cmd_run(int argc, char **argv)
                             "with --resume, or choose another run_dir", run_dir,
                             last);
     if (!rc)
-        rc = make_dirs(run_dir, &err);
+        rc = mspt_make_dirs(run_dir, &err);
     char hp[PATH_MAX + 16];
     snprintf(hp, sizeof hp, "%s/hparams.yaml", run_dir);
     if (!rc)

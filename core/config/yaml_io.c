@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "io/atomic.h"
+#include "io/files.h"
 
 /* ---- reading ------------------------------------------------------------ */
 

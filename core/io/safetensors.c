@@ -8,6 +8,8 @@
  * valid file means. */
 #include "io/safetensors.h"
 
+#include "io/files.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -1186,27 +1188,21 @@ static char *build_header(mspt_st_writer *w, st_wtensor **order, size_t *len)
     return buf;
 }
 
-/* fsync the directory holding path, so the rename itself is durable. */
-static int sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
-    if (!dir)
-        return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return -1;
-    /* some file systems cannot sync a directory; nothing more to do then */
-    int rc = fsync(fd) != 0 && errno != EINVAL && errno != EROFS ? -1 : 0;
-    close(fd);
-    return rc;
-}
+typedef struct st_out {
+    const char *header;
+    size_t hlen;
+    st_wtensor **order;
+    size_t n;
+} st_out;
 
 /* Header and data into fp; on failure errno says why. */
-static int write_all(FILE *fp, const char *header, size_t hlen,
-                     st_wtensor **order, size_t n)
+static int write_all(FILE *fp, void *ud, mspt_error *err)
 {
+    (void)err;
+    const st_out *o = ud;
+    const char *header = o->header;
+    size_t hlen = o->hlen, n = o->n;
+    st_wtensor **order = o->order;
     unsigned char len8[8];
     uint64_t h = hlen;
     memcpy(len8, &h, 8);
@@ -1216,7 +1212,7 @@ static int write_all(FILE *fp, const char *header, size_t hlen,
         if (order[i]->nbytes &&
             fwrite(order[i]->data, 1, order[i]->nbytes, fp) != order[i]->nbytes)
             return -1;
-    return fflush(fp) != 0 || fsync(fileno(fp)) != 0 ? -1 : 0;
+    return 0;
 }
 
 int mspt_st_save(mspt_st_writer *w, const char *path, mspt_error *err)
@@ -1224,7 +1220,7 @@ int mspt_st_save(mspt_st_writer *w, const char *path, mspt_error *err)
     if (w->status)
         return mspt_error_set(err, w->status, "%s: %s", path, w->error);
     st_wtensor **order = malloc((w->n ? w->n : 1) * sizeof *order);
-    char *header = NULL, *tmp = NULL;
+    char *header = NULL;
     size_t hlen = 0;
     int rc = 0;
     if (!order)
@@ -1244,50 +1240,14 @@ int mspt_st_save(mspt_st_writer *w, const char *path, mspt_error *err)
         qsort(order, w->n, sizeof *order, cmp_wfile_order);
     if (w->nmeta)
         qsort(w->meta, w->nmeta, sizeof *w->meta, cmp_meta_key);
-    if (!(header = build_header(w, order, &hlen)) ||
-        asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-        tmp = NULL;
+    if (!(header = build_header(w, order, &hlen))) {
         rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: out of memory", path);
         goto done;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    FILE *fp = fd < 0 ? NULL : fdopen(fd, "wb");
-    if (!fp) {
-        rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
-                            "%s: cannot create temporary file %s: %s", path,
-                            tmp, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-        goto done;
-    }
-    int wrc = write_all(fp, header, hlen, order, w->n);
-    int saved = errno;
-    if (fclose(fp) != 0 && !wrc) {
-        wrc = -1;
-        saved = errno;
-    }
-    if (wrc) {
-        rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: writing %s failed: %s",
-                            path, tmp, strerror(saved));
-        unlink(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
-                            "%s: cannot rename %s over it: %s", path, tmp,
-                            strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    if (sync_dir(path) != 0)
-        rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
-                            "%s: written, but syncing its directory failed: "
-                            "%s", path, strerror(errno));
+    st_out out = {header, hlen, order, w->n};
+    rc = mspt_atomic_write(path, write_all, &out, err);
 done:
     free(order);
     free(header);
-    free(tmp);
     return rc;
 }

@@ -17,6 +17,7 @@
 
 #include "data/loader.h"
 #include "io/checkpoint.h"
+#include "io/files.h"
 #include "task/masking.h"
 #include "task/metrics.h"
 #include "task/normalize.h"
@@ -242,23 +243,6 @@ static int set_lrs(trainer *t, mspt_error *err)
     return 0;
 }
 
-static int make_dir(const char *path, mspt_error *err)
-{
-    char buf[4200];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) && errno != EEXIST)
-            return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) && errno != EEXIST)
-        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", buf, strerror(errno));
-    return 0;
-}
-
 static int setup(trainer *t, mspt_error *err)
 {
     mspt_experiment *x = t->x;
@@ -341,7 +325,7 @@ static int setup(trainer *t, mspt_error *err)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory for batches");
 
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
-    return make_dir(t->ckpt_dir, err);
+    return mspt_make_dirs(t->ckpt_dir, err);
 }
 
 static void teardown(trainer *t)

@@ -1,0 +1,99 @@
+/* File-system helpers, see files.h. */
+#include "io/files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* fsync the directory holding path, so the rename itself is durable. */
+static int sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+    if (!dir)
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return -1;
+    /* some file systems cannot sync a directory; nothing more to do then */
+    int rc = fsync(fd) != 0 && errno != EINVAL && errno != EROFS ? -1 : 0;
+    close(fd);
+    return rc;
+}
+
+int mspt_atomic_write(const char *path, mspt_write_fn fn, void *ud,
+                      mspt_error *err)
+{
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: out of memory", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    FILE *fp = fd < 0 ? NULL : fdopen(fd, "wb");
+    if (!fp) {
+        int rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
+                                "%s: cannot create temporary file %s: %s", path,
+                                tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        free(tmp);
+        return rc;
+    }
+    mspt_error mine = {0};
+    int wrc = fn(fp, ud, &mine);
+    int saved = errno;
+    if (!wrc && (fflush(fp) != 0 || fsync(fileno(fp)) != 0)) {
+        wrc = -1;
+        saved = errno;
+    }
+    if (fclose(fp) != 0 && !wrc) {
+        wrc = -1;
+        saved = errno;
+    }
+    int rc = 0;
+    if (wrc) {
+        if (mine.msg[0])
+            rc = mspt_error_set(err, mine.status ? mine.status : MSPT_ERR_RUNTIME,
+                                "%s: %s", path, mine.msg);
+        else
+            rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: writing %s failed: %s",
+                                path, tmp, strerror(saved));
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
+                            "%s: cannot rename %s over it: %s", path, tmp,
+                            strerror(errno));
+        unlink(tmp);
+    } else if (sync_dir(path) != 0) {
+        rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
+                            "%s: written, but syncing its directory failed: %s",
+                            path, strerror(errno));
+    }
+    free(tmp);
+    return rc;
+}
+
+int mspt_make_dirs(const char *path, mspt_error *err)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: path too long", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", buf,
+                                  strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", buf, strerror(errno));
+    return 0;
+}

@@ -1,0 +1,22 @@
+/* File-system helpers shared by everything that writes run outputs. */
+#ifndef MSPT_FILES_H
+#define MSPT_FILES_H
+
+#include <stdio.h>
+
+#include <mspt/error.h>
+
+/* Writes the content into fp; returns 0, or nonzero after filling err (or
+ * leaving it empty with errno telling the cause of a failed write). */
+typedef int (*mspt_write_fn)(FILE *fp, void *ud, mspt_error *err);
+
+/* Replace path atomically: write path.tmp.<pid> beside it, flush and fsync,
+ * rename it over path, fsync the directory.  On any failure the temporary
+ * file is removed and an existing file at path is left as it was. */
+int mspt_atomic_write(const char *path, mspt_write_fn fn, void *ud,
+                      mspt_error *err);
+
+/* mkdir -p */
+int mspt_make_dirs(const char *path, mspt_error *err);
+
+#endif
