@@ -54,6 +54,9 @@ mspt_tensor *mspt_exp(mspt_ctx *ctx, mspt_tensor *x);
 /* Inverted dropout with probability p, drawn from the context's rng;
  * identity when the context is not in training mode or p == 0. */
 mspt_tensor *mspt_dropout(mspt_ctx *ctx, mspt_tensor *x, float p);
+/* Stochastic depth: each sample b of x (B, ...) kept with probability 1 − p
+ * (then scaled by 1/(1 − p)) or zeroed; identity when not training. */
+mspt_tensor *mspt_drop_path(mspt_ctx *ctx, mspt_tensor *x, float p);
 /* LayerNorm over the last dim D: w (D), b (D) (either may be NULL). */
 mspt_tensor *mspt_layernorm(mspt_ctx *ctx, mspt_tensor *x, mspt_tensor *w,
                             mspt_tensor *b, float eps);
