@@ -1,0 +1,245 @@
+/* Scaled-dot-product attention, non-causal, memory linear in N
+ * (FlashAttention-2 scheme on CPU).
+ *
+ * Forward: for each (b·h, block of ≤ ATT_BR queries), walk the keys in blocks
+ * of ≤ ATT_BC with an online softmax (running row max m and sum l, rescaling
+ * the output block when m grows); keep only O and lse = m + log l.
+ * Backward: recompute each score block from q, k and lse, P = exp(S − lse),
+ * then with D_i = Σ_c dO[i,c]·O[i,c]:
+ *   dV += Pᵀ dO;  dP = dO Vᵀ;  dS = P ∘ (dP − D);  dQ += s·dS K;  dK += s·dSᵀ Q.
+ * The backward is parallel over b·h (one thread owns all of one head's
+ * dQ, dK, dV, so no atomics and no scheduling-dependent sums). */
+/* Let GCC fuse a·b + c into FMA in the AVX2/AVX-512 clones of the softmax
+ * (-std=c11 turns contraction off); rounding is fixed at compile time. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+#include <mspt/ops.h>
+
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_thread_num(void) { return 0; }
+#endif
+
+#include "engine/gemm.h"
+#include "fused_simd.h"
+
+#define ATT_BR 256 /* at most this many query rows per block */
+#define ATT_BC 256 /* at most this many keys per block */
+
+/* Block length for n rows in blocks of at most max: equal blocks (704 →
+ * 235, 235, 234) balance the threads and avoid 1-row slivers, which are
+ * slow GEMMs (and BLIS's haswell kernels read past a 1-row A). */
+static int block_len(int n, int max)
+{
+    int nblk = (n + max - 1) / max;
+    return nblk ? (n + nblk - 1) / nblk : 1;
+}
+
+typedef struct {
+    mspt_tensor *q, *k, *v, *o;
+    float *lse; /* (B, H, N) */
+    float scale;
+} attn_saved;
+
+/* S (m, ATT_BC) holds scores of nc keys; turns them into exp(S − m_new) in
+ * place and updates the running max mrow and sum lrow (m); the output block
+ * O (m, hd) is rescaled by exp(m_old − m_new) to match. */
+static MSPT_SIMD_CLONES void online_softmax(float *S, int m, int nc,
+                                            float *mrow, float *lrow,
+                                            float *O, int hd)
+{
+    for (int r = 0; r < m; r++) {
+        float *row = S + (size_t)r * ATT_BC;
+        float mx = mrow[r];
+#pragma omp simd reduction(max : mx)
+        for (int c = 0; c < nc; c++)
+            mx = row[c] > mx ? row[c] : mx;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int c = 0; c < nc; c++) {
+            row[c] = simd_expf(row[c] - mx);
+            sum += row[c];
+        }
+        float alpha = expf(mrow[r] - mx); /* 0 on the first block (−inf) */
+        lrow[r] = lrow[r] * alpha + sum;
+        mrow[r] = mx;
+        float *orow = O + (size_t)r * hd;
+#pragma omp simd
+        for (int c = 0; c < hd; c++)
+            orow[c] *= alpha;
+    }
+}
+
+/* One block of m queries against all N keys of a head:
+ * Q (m, hd), K, V (N, hd) -> O (m, hd), lse (m).  Scratch S (ATT_BR, ATT_BC),
+ * mrow, lrow (ATT_BR). */
+static void attn_fwd_block(const float *Q, const float *K, const float *V,
+                           float *O, float *lse, int m, int N, int hd,
+                           float scale, float *S, float *mrow, float *lrow)
+{
+    for (int r = 0; r < m; r++) {
+        mrow[r] = -INFINITY;
+        lrow[r] = 0.0f;
+    }
+    memset(O, 0, (size_t)m * hd * sizeof *O);
+    int bc = block_len(N, ATT_BC);
+    for (int j0 = 0; j0 < N; j0 += bc) {
+        int nc = N - j0 < bc ? N - j0 : bc;
+        mspt_gemm(0, 1, m, nc, hd, scale, Q, hd, K + (size_t)j0 * hd, hd,
+                  0.0f, S, ATT_BC, 1);
+        online_softmax(S, m, nc, mrow, lrow, O, hd);
+        mspt_gemm(0, 0, m, hd, nc, 1.0f, S, ATT_BC, V + (size_t)j0 * hd, hd,
+                  1.0f, O, hd, 1);
+    }
+    for (int r = 0; r < m; r++) {
+        float inv = 1.0f / lrow[r];
+#pragma omp simd
+        for (int c = 0; c < hd; c++)
+            O[(size_t)r * hd + c] *= inv;
+        lse[r] = mrow[r] + logf(lrow[r]);
+    }
+}
+
+/* S (m, ATT_BC): scores -> P = exp(S − lse_row);
+ * dP (m, ATT_BC): dO Vᵀ -> dS = P ∘ (dP − Drow). */
+static MSPT_SIMD_CLONES void probs(float *S, int m, int nc, const float *lse)
+{
+    for (int r = 0; r < m; r++) {
+        float *row = S + (size_t)r * ATT_BC;
+        const float l = lse[r];
+#pragma omp simd
+        for (int c = 0; c < nc; c++)
+            row[c] = simd_expf(row[c] - l);
+    }
+}
+
+static MSPT_SIMD_CLONES void dscores(float *dP, const float *P, int m,
+                                     int nc, const float *Drow)
+{
+    for (int r = 0; r < m; r++) {
+        float *dp = dP + (size_t)r * ATT_BC;
+        const float *p = P + (size_t)r * ATT_BC;
+#pragma omp simd
+        for (int c = 0; c < nc; c++)
+            dp[c] = p[c] * (dp[c] - Drow[r]);
+    }
+}
+
+/* Backward of one head: Q, K, V, O, dO (N, hd), lse (N) -> dQ, dK, dV
+ * (N, hd) += (each may be NULL).  Scratch S, dP (ATT_BR, ATT_BC), Drow (N). */
+static void attn_bwd_head(const float *Q, const float *K, const float *V,
+                          const float *O, const float *dO, const float *lse,
+                          float *dQ, float *dK, float *dV, int N, int hd,
+                          float scale, float *S, float *dP, float *Drow)
+{
+    for (int i = 0; i < N; i++) {
+        float d = 0.0f;
+#pragma omp simd reduction(+ : d)
+        for (int c = 0; c < hd; c++)
+            d += dO[(size_t)i * hd + c] * O[(size_t)i * hd + c];
+        Drow[i] = d;
+    }
+    int bc = block_len(N, ATT_BC), br = block_len(N, ATT_BR);
+    for (int j0 = 0; j0 < N; j0 += bc) {
+        int nc = N - j0 < bc ? N - j0 : bc;
+        const float *Kj = K + (size_t)j0 * hd, *Vj = V + (size_t)j0 * hd;
+        for (int i0 = 0; i0 < N; i0 += br) {
+            int m = N - i0 < br ? N - i0 : br;
+            const float *Qi = Q + (size_t)i0 * hd, *dOi = dO + (size_t)i0 * hd;
+            mspt_gemm(0, 1, m, nc, hd, scale, Qi, hd, Kj, hd, 0.0f, S, ATT_BC, 1);
+            probs(S, m, nc, lse + i0);
+            if (dV)
+                mspt_gemm(1, 0, nc, hd, m, 1.0f, S, ATT_BC, dOi, hd, 1.0f,
+                          dV + (size_t)j0 * hd, hd, 1);
+            if (!dQ && !dK)
+                continue;
+            mspt_gemm(0, 1, m, nc, hd, 1.0f, dOi, hd, Vj, hd, 0.0f, dP, ATT_BC, 1);
+            dscores(dP, S, m, nc, Drow + i0);
+            if (dQ)
+                mspt_gemm(0, 0, m, hd, nc, scale, dP, ATT_BC, Kj, hd, 1.0f,
+                          dQ + (size_t)i0 * hd, hd, 1);
+            if (dK)
+                mspt_gemm(1, 0, nc, hd, m, scale, dP, ATT_BC, Qi, hd, 1.0f,
+                          dK + (size_t)j0 * hd, hd, 1);
+        }
+    }
+}
+
+static void attn_backward_fn(mspt_ctx *ctx, void *p)
+{
+    attn_saved *s = p;
+    int BH = s->q->shape[0] * s->q->shape[1];
+    int N = s->q->shape[2], hd = s->q->shape[3];
+    float *dO = mspt_grad(ctx, s->o);
+    float *dq = mspt_grad(ctx, s->q), *dk = mspt_grad(ctx, s->k);
+    float *dv = mspt_grad(ctx, s->v);
+    int nth = mspt_get_threads();
+    size_t per = 2 * ATT_BR * ATT_BC + (size_t)N;
+    float *scr = mspt_ctx_alloc(ctx, (size_t)nth * per * sizeof(float));
+    if (!dO || !scr)
+        return;
+    size_t head = (size_t)N * hd;
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (int bh = 0; bh < BH; bh++) {
+        float *S = scr + (size_t)omp_get_thread_num() * per;
+        size_t o = (size_t)bh * head;
+        attn_bwd_head(s->q->data + o, s->k->data + o, s->v->data + o,
+                      s->o->data + o, dO + o, s->lse + (size_t)bh * N,
+                      dq ? dq + o : NULL, dk ? dk + o : NULL,
+                      dv ? dv + o : NULL, N, hd, s->scale, S,
+                      S + ATT_BR * ATT_BC, S + 2 * ATT_BR * ATT_BC);
+    }
+}
+
+mspt_tensor *mspt_attention(mspt_ctx *ctx, mspt_tensor *q, mspt_tensor *k,
+                            mspt_tensor *v, float scale)
+{
+    if (!q || !k || !v)
+        return NULL;
+    char s1[64], s2[64];
+    if (q->ndim != 4)
+        return mspt_fail(ctx, "attention: q %s must be (B,H,N,hd)",
+                         mspt_shape_str(q, s1, sizeof s1));
+    if (!mspt_tensor_same_shape(q, k))
+        return mspt_fail(ctx, "attention: q %s does not match k %s",
+                         mspt_shape_str(q, s1, sizeof s1),
+                         mspt_shape_str(k, s2, sizeof s2));
+    if (!mspt_tensor_same_shape(q, v))
+        return mspt_fail(ctx, "attention: q %s does not match v %s",
+                         mspt_shape_str(q, s1, sizeof s1),
+                         mspt_shape_str(v, s2, sizeof s2));
+    int BH = q->shape[0] * q->shape[1], N = q->shape[2], hd = q->shape[3];
+    int needs = mspt_needs_grad(ctx, q) || mspt_needs_grad(ctx, k) ||
+                mspt_needs_grad(ctx, v);
+    mspt_tensor *o = mspt_op_output(ctx, 4, q->shape, needs);
+    int nth = mspt_get_threads();
+    size_t per = ATT_BR * ATT_BC + 2 * ATT_BR;
+    float *scr = mspt_ctx_alloc(ctx, (size_t)nth * per * sizeof(float));
+    float *lse = mspt_ctx_alloc(ctx, ((size_t)BH * N + 1) * sizeof(float));
+    if (!o || !scr || !lse)
+        return NULL;
+    int br = block_len(N, ATT_BR), nqb = (N + br - 1) / br;
+    size_t head = (size_t)N * hd;
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (int job = 0; job < BH * nqb; job++) {
+        int bh = job / nqb, i0 = (job % nqb) * br;
+        int m = N - i0 < br ? N - i0 : br;
+        float *S = scr + (size_t)omp_get_thread_num() * per;
+        size_t o0 = (size_t)bh * head, oi = o0 + (size_t)i0 * hd;
+        attn_fwd_block(q->data + oi, k->data + o0, v->data + o0, o->data + oi,
+                       lse + (size_t)bh * N + i0, m, N, hd, scale, S,
+                       S + ATT_BR * ATT_BC, S + ATT_BR * ATT_BC + ATT_BR);
+    }
+    if (o->requires_grad) {
+        attn_saved *s = mspt_ctx_alloc(ctx, sizeof *s);
+        if (!s)
+            return NULL;
+        *s = (attn_saved){q, k, v, o, lse, scale};
+        mspt_tape_push(ctx, attn_backward_fn, s);
+    }
+    return o;
+}
