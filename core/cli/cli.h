@@ -7,6 +7,7 @@
 
 int mspt_cmd_run(int argc, char **argv);
 int mspt_cmd_plugins(int argc, char **argv);
+int mspt_cmd_prepare(int argc, char **argv);
 
 /* Print "mspt: message" as one line on stderr; returns the exit code. */
 int mspt_cli_fail(const mspt_error *err);

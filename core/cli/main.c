@@ -14,10 +14,13 @@ static const char usage[] =
     "Pretrain EEG and biosignal encoders by masked signal modeling.\n"
     "\n"
     "Commands:\n"
-    "  run EXPERIMENT [KEY=VALUE...]   run an experiment (.lua, or the\n"
-    "                                  hparams.yaml of an earlier run)\n"
+    "  run EXPERIMENT [--resume[=CKPT]] [KEY=VALUE...]\n"
+    "                                  pretrain (.lua, or the hparams.yaml of\n"
+    "                                  an earlier run); --resume continues\n"
+    "                                  from run_dir's last checkpoint\n"
     "  plugins [KIND [NAME]]           list components; one component's\n"
     "                                  parameters\n"
+    "  prepare EXPERIMENT [KEY=VALUE...]  build the datasets (fill caches)\n"
     "\n"
     "Overrides follow Hydra: optimizer.lr=5e-4 changes an existing key,\n"
     "+trainer.max_steps=10 adds one, ~key removes one.\n"
@@ -93,5 +96,7 @@ int main(int argc, char **argv)
         return mspt_cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "plugins"))
         return mspt_cmd_plugins(argc - 2, argv + 2);
+    if (!strcmp(cmd, "prepare"))
+        return mspt_cmd_prepare(argc - 2, argv + 2);
     return mspt_cli_usage("unknown command '%s'", cmd);
 }
