@@ -64,16 +64,23 @@ e.data.windows = 12
 return e
 LUA
 survived=0
-for delay in 0.35 0.5 0.65 0.8 0.95 1.1; do
+for delay in 0 0.05 0.1 0.15 0.2 0.3; do
     rm -rf "$tap_tmp/kill"
     "$MSPT_BUILDDIR/mspt" run "$tap_tmp/kill.lua" run_dir="$tap_tmp/kill" >/dev/null 2>&1 &
     pid=$!
+    last="$tap_tmp/kill/checkpoints/last.safetensors"
+    # wait (at most 60 s) for the first checkpoint, then kill a moment later:
+    # at a random point of later epochs, saves included
+    tries=0
+    while [ ! -f "$last" ] && [ $tries -lt 600 ] && kill -0 $pid 2>/dev/null; do
+        sleep 0.1
+        tries=$((tries + 1))
+    done
     sleep $delay
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
-    last="$tap_tmp/kill/checkpoints/last.safetensors"
-    [ -f "$last" ] || continue  # killed before the first save
-    ls "$tap_tmp/kill/checkpoints" | grep -q '\.tmp\.' && rm -f "$tap_tmp/kill/checkpoints/"*.tmp.*
+    [ -f "$last" ] || continue
+    rm -f "$tap_tmp/kill/checkpoints/"*.tmp.*
     "$MSPT_BUILDDIR/mspt" run "$tap_tmp/kill.lua" run_dir="$tap_tmp/kill" --resume \
         trainer.max_steps=1 >/dev/null 2>"$tap_tmp/kill.err"
     rc=$?
@@ -84,5 +91,5 @@ for delay in 0.35 0.5 0.65 0.8 0.95 1.1; do
     fi
     survived=$((survived + 1))
 done
-ok $([ $survived -ge 3 ]; echo $?) "after SIGKILLs the last checkpoint always loads ($survived kills checked)"
+ok $([ $survived -eq 6 ]; echo $?) "after SIGKILLs the last checkpoint always loads ($survived kills checked)"
 tap_done

@@ -7,6 +7,8 @@
 
 int mspt_cmd_run(int argc, char **argv);
 int mspt_cmd_plugins(int argc, char **argv);
+int mspt_cmd_reconstruct(int argc, char **argv);
+int mspt_cmd_plot(int argc, char **argv);
 int mspt_cmd_prepare(int argc, char **argv);
 
 /* Print "mspt: message" as one line on stderr; returns the exit code. */

@@ -20,6 +20,11 @@ static const char usage[] =
     "                                  from run_dir's last checkpoint\n"
     "  plugins [KIND [NAME]]           list components; one component's\n"
     "                                  parameters\n"
+    "  reconstruct EXPERIMENT --weights W (--input X | --windows N) --out O\n"
+    "                                  a model's reconstruction, embeddings\n"
+    "                                  (and --grad gradients) of a batch\n"
+    "  plot RUN_DIR [--log]            loss curves of a run, to\n"
+    "                                  RUN_DIR/plots/curves.png\n"
     "  prepare EXPERIMENT [KEY=VALUE...]  build the datasets (fill caches)\n"
     "\n"
     "Overrides follow Hydra: optimizer.lr=5e-4 changes an existing key,\n"
@@ -96,6 +101,10 @@ int main(int argc, char **argv)
         return mspt_cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "plugins"))
         return mspt_cmd_plugins(argc - 2, argv + 2);
+    if (!strcmp(cmd, "reconstruct"))
+        return mspt_cmd_reconstruct(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plot"))
+        return mspt_cmd_plot(argc - 2, argv + 2);
     if (!strcmp(cmd, "prepare"))
         return mspt_cmd_prepare(argc - 2, argv + 2);
     return mspt_cli_usage("unknown command '%s'", cmd);

@@ -354,5 +354,21 @@ int mspt_loader_next(mspt_loader *l, const float **x, mspt_error *err)
     }
 }
 
+int mspt_loader_read(const mspt_loader *l, int split, size_t k, float *out,
+                     mspt_error *err)
+{
+    if (k >= l->nsplit[split])
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "window %zu: the %s split has %zu windows", k,
+                              split == MSPT_SPLIT_VAL ? "validation" : "training",
+                              l->nsplit[split]);
+    window_ref w = l->split[split][k];
+    const mspt_source *src = &l->src[w.src];
+    int rc = src->vt->read(src->self, w.index, out, err);
+    if (rc)
+        mspt_error_prefix(err, "%s window %u", src->path, w.index);
+    return rc;
+}
+
 size_t mspt_loader_skipped(const mspt_loader *l) { return l->skipped; }
 double mspt_loader_wait_seconds(const mspt_loader *l) { return l->waited; }

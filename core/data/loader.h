@@ -46,6 +46,10 @@ void mspt_loader_begin(mspt_loader *l, int split, long long epoch,
  * Returns B (> 0), 0 at the end of the pass, -1 on a read error. */
 int mspt_loader_next(mspt_loader *l, const float **x, mspt_error *err);
 
+/* Read window k of a split (in its unshuffled order) into out, directly. */
+int mspt_loader_read(const mspt_loader *l, int split, size_t k, float *out,
+                     mspt_error *err);
+
 size_t mspt_loader_skipped(const mspt_loader *l);   /* non-finite windows */
 double mspt_loader_wait_seconds(const mspt_loader *l); /* caller waited */
 

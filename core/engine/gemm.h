@@ -13,5 +13,9 @@
 void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                const float *A, int lda, const float *B, int ldb, float beta,
                float *C, int ldc, int threads);
+/* Threads mspt_gemm(..., threads = 0) would use for an (M, N, K) GEMM:
+ * 1 when it is too small to gain from a split (ops use this to decide
+ * whether to parallelise over a batch instead). */
+int mspt_gemm_threads(int M, int N, int K);
 
 #endif

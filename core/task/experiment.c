@@ -60,6 +60,14 @@ const mspt_param mspt_experiment_params[] = {
     {"masking.unmasked_loss_coeff", MSPT_PARAM_FLOAT, "0",
      "weight of the same loss on visible entries, added"},
 
+    {"logger", MSPT_PARAM_STRINGS, "{\"tensorboard\", \"csv\"}",
+     "where metrics go: \"tensorboard\" (run_dir/tb) and/or \"csv\" (metrics.csv)"},
+    {"plots.samples", MSPT_PARAM_INTS, "{0, 1, 2}",
+     "validation windows whose reconstruction is plotted each epoch"},
+    {"plots.channels", MSPT_PARAM_INTS, "{0}", "channels plotted for each sample"},
+    {"plots.width", MSPT_PARAM_INT, "900", "plot width in pixels"},
+    {"plots.height", MSPT_PARAM_INT, "320", "plot height in pixels"},
+
     {"input_normalization.normalize", MSPT_PARAM_BOOL, "false",
      "robust quartile normalisation of each window's channels"},
     {"input_normalization.lower", MSPT_PARAM_FLOAT, "0.025", "lower quantile"},

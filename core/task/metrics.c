@@ -46,10 +46,13 @@ static int truncate_rows(const char *path, long long until, mspt_error *err)
 }
 
 int mspt_metrics_open(mspt_metrics *m, const char *run_dir,
-                      long long keep_until_step, int bar, mspt_error *err)
+                      long long keep_until_step, int csv, int bar,
+                      mspt_error *err)
 {
     memset(m, 0, sizeof *m);
     m->bar = bar;
+    if (!csv)
+        return 0;
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.csv", run_dir);
     if (keep_until_step >= 0) {

@@ -22,10 +22,11 @@ typedef struct mspt_metrics {
 
 /* An empty record (all metrics absent). */
 mspt_record mspt_record_empty(long long step, long long epoch);
-/* Open run_dir/metrics.csv; when resuming at `keep_until_step` (>= 0), rows
+/* Open run_dir/metrics.csv (unless csv is 0: console only); when resuming at `keep_until_step` (>= 0), rows
  * of later steps (written by the run that stopped) are dropped. */
 int mspt_metrics_open(mspt_metrics *m, const char *run_dir,
-                      long long keep_until_step, int bar, mspt_error *err);
+                      long long keep_until_step, int csv, int bar,
+                      mspt_error *err);
 void mspt_metrics_write(mspt_metrics *m, const mspt_record *r);
 void mspt_metrics_close(mspt_metrics *m);
 

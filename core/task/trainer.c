@@ -22,6 +22,10 @@
 #include "task/metrics.h"
 #include "task/normalize.h"
 #include "task/grads.h"
+#include "io/png.h"
+#include "io/tfevents.h"
+#include "task/curves.h"
+#include "task/plots.h"
 
 #define MAX_GROUPS 4
 #define MAX_TOPK 64
@@ -33,6 +37,9 @@ typedef struct settings {
     double split, clip, unmasked_coeff, q_lower, q_upper, ratio;
     int shuffle, drop_last, save_last, mode_max, normalize, per_batch;
     int mask_h, mask_w, bar;
+    int csv, tensorboard;
+    const mspt_node *plot_samples, *plot_channels;
+    int plot_w, plot_h;
     const char *monitor;
 } settings;
 
@@ -65,8 +72,10 @@ typedef struct trainer {
     mspt_rng *mask_rng, *drop_rng, *val_rng;
     mspt_ctx *ctx;
     mspt_metrics metrics;
+    mspt_tb_writer *tb;
 
     float *target, *input, *scratch;
+    mspt_tensor *last_recon; /* of the last forward (plots) */
     uint8_t *mask, *unmask;
 
     long long epoch, step, batch_in_epoch;
@@ -114,6 +123,11 @@ static int read_settings(trainer *t, mspt_error *err)
     s->q_lower = cfg_float(t, "input_normalization.lower");
     s->q_upper = cfg_float(t, "input_normalization.upper");
     const mspt_node *patch = key(t, "masking.patch_size");
+    const mspt_node *loggers = key(t, "logger");
+    s->plot_samples = key(t, "plots.samples");
+    s->plot_channels = key(t, "plots.channels");
+    s->plot_w = (int)cfg_int(t, "plots.width");
+    s->plot_h = (int)cfg_int(t, "plots.height");
 
 #define BAD(...) return mspt_error_set(err, MSPT_ERR_CONFIG, __VA_ARGS__)
     if (s->max_epochs < 1 && s->max_steps < 1)
@@ -157,6 +171,22 @@ static int read_settings(trainer *t, mspt_error *err)
     if (!(s->q_lower >= 0 && s->q_lower < s->q_upper && s->q_upper <= 1))
         BAD("input_normalization: need 0 <= lower < upper <= 1, got %g, %g",
             s->q_lower, s->q_upper);
+    for (size_t i = 0; i < loggers->n; i++) {
+        const char *lg = loggers->items[i]->s;
+        if (!strcmp(lg, "csv"))
+            s->csv = 1;
+        else if (!strcmp(lg, "tensorboard"))
+            s->tensorboard = 1;
+        else
+            BAD("logger[%zu]: unknown logger '%s' (tensorboard, csv)", i + 1, lg);
+    }
+    if (s->plot_w < 200 || s->plot_h < 120 || s->plot_w > 8000 || s->plot_h > 8000)
+        BAD("plots: width x height %d x %d is outside 200..8000 x 120..8000",
+            s->plot_w, s->plot_h);
+    for (size_t i = 0; i < s->plot_samples->n; i++)
+        if (s->plot_samples->items[i]->i < 0)
+            BAD("plots.samples[%zu]: %lld is negative", i + 1,
+                s->plot_samples->items[i]->i);
 #undef BAD
     return 0;
 }
@@ -356,6 +386,7 @@ static void teardown(trainer *t)
     free(t->mask);
     free(t->unmask);
     mspt_metrics_close(&t->metrics);
+    mspt_tb_close(t->tb);
 }
 
 /* ---- one batch ----------------------------------------------------------- */
@@ -387,6 +418,7 @@ static mspt_tensor *forward(trainer *t, const float *x, int B, mspt_rng *rng)
                          mspt_shape_str(recon, a, sizeof a),
                          mspt_shape_str(target, b, sizeof b));
     }
+    t->last_recon = recon;
     mspt_tensor *loss = t->lvt->forward(t->loss, ctx, recon, target, t->mask);
     if (t->s.unmasked_coeff > 0) {
         for (size_t i = 0; i < n; i++)
@@ -395,6 +427,89 @@ static mspt_tensor *forward(trainer *t, const float *x, int B, mspt_rng *rng)
         loss = mspt_add(ctx, loss, mspt_scale(ctx, vis, (float)t->s.unmasked_coeff));
     }
     return loss;
+}
+
+/* ---- logging ---------------------------------------------------------------- */
+
+/* One record to metrics.csv and TensorBoard (tags = the CSV's columns). */
+static void log_record(trainer *t, const mspt_record *r)
+{
+    mspt_metrics_write(&t->metrics, r); /* no-op without csv */
+    const char *tags[] = {"train_loss", "train_loss_epoch", "val_loss", "lr"};
+    double vals[] = {r->train_loss, r->train_loss_epoch, r->val_loss, r->lr};
+    for (int i = 0; i < 4; i++)
+        if (!isnan(vals[i]))
+            mspt_tb_scalar(t->tb, tags[i], r->step, 0, (float)vals[i]);
+}
+
+/* Reconstructions of the fixed validation windows plots.samples (channels
+ * plots.channels), with the same masks every epoch, to
+ * run_dir/plots/epoch_NNN_sample_K.png and TensorBoard. */
+static int plot_samples(trainer *t, mspt_error *err)
+{
+    const settings *s = &t->s;
+    size_t nval = mspt_loader_windows(t->loader, MSPT_SPLIT_VAL);
+    size_t win = (size_t)t->C * t->T;
+    int B = 0;
+    long long idx[64];
+    for (size_t i = 0; i < s->plot_samples->n && B < 64; i++)
+        if ((size_t)s->plot_samples->items[i]->i < nval &&
+            B < s->batch_size)
+            idx[B++] = s->plot_samples->items[i]->i;
+    if (B == 0)
+        return 0;
+    float *x = malloc((size_t)B * win * sizeof(float));
+    if (!x)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory for plots");
+    int rc = 0;
+    for (int b = 0; b < B && !rc; b++)
+        rc = mspt_loader_read(t->loader, MSPT_SPLIT_VAL, (size_t)idx[b],
+                              x + (size_t)b * win, err);
+    if (rc) {
+        free(x);
+        return rc;
+    }
+    mspt_rng_seed(t->val_rng, (uint64_t)s->seed ^ 0x706c6fULL); /* same masks */
+    mspt_ctx_set_grad(t->ctx, 0);
+    mspt_ctx_set_training(t->ctx, 0);
+    mspt_tensor *loss = forward(t, x, B, t->val_rng);
+    mspt_tensor *recon = loss ? t->last_recon : NULL;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/plots", t->run_dir);
+    if (!recon)
+        rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "plots: %s", mspt_ctx_error(t->ctx));
+    else
+        rc = mspt_make_dirs(dir, err);
+    for (int b = 0; b < B && !rc; b++)
+        for (size_t c = 0; c < s->plot_channels->n && !rc; c++) {
+            int ch = (int)s->plot_channels->items[c]->i;
+            if (ch < 0 || ch >= t->C)
+                continue;
+            size_t off = (size_t)b * win + (size_t)ch * t->T;
+            mspt_plot_trace tr = {t->target + off, recon->data + off, t->mask + off,
+                                  t->T, 0.0, t->epoch + 1, idx[b], ch};
+            unsigned char *png = NULL;
+            size_t len = 0;
+            rc = mspt_plot_reconstruction(&tr, s->plot_w, s->plot_h, &png, &len, err);
+            if (rc)
+                break;
+            char path[4400], tag[64];
+            if (s->plot_channels->n == 1)
+                snprintf(path, sizeof path, "%s/epoch_%03lld_sample_%lld.png", dir,
+                         t->epoch + 1, idx[b]);
+            else
+                snprintf(path, sizeof path, "%s/epoch_%03lld_sample_%lld_ch_%d.png",
+                         dir, t->epoch + 1, idx[b], ch);
+            snprintf(tag, sizeof tag, "reconstruction/sample_%lld_ch_%d", idx[b], ch);
+            rc = mspt_png_save(path, png, len, err);
+            if (!rc)
+                mspt_tb_image(t->tb, tag, t->step, 0, png, len, s->plot_w, s->plot_h, 4);
+            free(png);
+        }
+    mspt_ctx_set_grad(t->ctx, 1);
+    mspt_ctx_set_training(t->ctx, 1);
+    free(x);
+    return rc;
 }
 
 /* ---- validation, checkpoints --------------------------------------------- */
@@ -568,7 +683,7 @@ static int end_of_interval(trainer *t, double *val, mspt_error *err)
     mspt_record r = mspt_record_empty(t->step, t->epoch);
     r.val_loss = *val;
     if (!isnan(*val))
-        mspt_metrics_write(&t->metrics, &r);
+        log_record(t, &r);
     return 0;
 }
 
@@ -645,7 +760,7 @@ static int train_loop(trainer *t, mspt_error *err)
                 r.train_loss = log_sum / (double)log_n;
                 r.lr = t->groups[0].lr;
                 r.samples_per_sec = dt > 0 ? (double)log_n / dt : NAN;
-                mspt_metrics_write(&t->metrics, &r);
+                log_record(t, &r);
                 if (!s->bar)
                     mspt_progress_line(&t->metrics,
                                        "epoch %lld step %lld train_loss %.6f lr %.3e "
@@ -686,7 +801,9 @@ static int train_loop(trainer *t, mspt_error *err)
         mspt_record r = mspt_record_empty(t->step, t->epoch);
         r.train_loss_epoch = epoch_sum / (double)epoch_n;
         r.val_loss = val;
-        mspt_metrics_write(&t->metrics, &r);
+        log_record(t, &r);
+        if ((rc = plot_samples(t, err)))
+            break;
         mspt_progress_line(&t->metrics, "epoch %lld: train_loss %.6f val_loss %.6f "
                            "(%.1f s)", t->epoch + 1, r.train_loss_epoch, val,
                            now() - t_epoch);
@@ -705,6 +822,11 @@ static int train_loop(trainer *t, mspt_error *err)
         }
         if (rc)
             break;
+    }
+    if (!rc && t->s.csv) {
+        mspt_error perr = {0};
+        if (mspt_render_curves(t->run_dir, 0, NULL, 0, &perr))
+            mspt_progress_line(&t->metrics, "note: no curves.png: %s", perr.msg);
     }
     double total = now() - t_start;
     double waited = mspt_loader_wait_seconds(t->loader) - waited0;
@@ -733,7 +855,13 @@ int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
         rc = restore(t, resume, err);
     if (!rc) /* resuming drops the rows the stopped run wrote after its save */
         rc = mspt_metrics_open(&t->metrics, run_dir, resume ? t->step : -1,
-                               t->s.bar, err);
+                               t->s.csv, t->s.bar, err);
+    if (!rc && t->s.tensorboard) {
+        char tb[4200];
+        snprintf(tb, sizeof tb, "%s/tb", run_dir);
+        t->tb = mspt_tb_open(tb, err);
+        rc = t->tb ? 0 : err->status;
+    }
     if (!rc) {
         printf("model: %zu parameters; %zu training and %zu validation windows "
                "of %d x %d\n", mspt_params_numel(t->params),

@@ -1,0 +1,218 @@
+/* bench_engine — GEMM-shaped ops at the sizes of DESIGN.md's models.
+ *
+ * Prints BLIS's sgemm rate measured in this run (square 1024³ and 2048³,
+ * 1 and all threads; the best is "peak"), then linear forward+backward at
+ * every Linear of FEMBA-Tiny and the Transformer (GFLOP/s and % of peak on
+ * all threads), then the patch-embedding conv2d and decoder convolutions.
+ * Every figure is the median of RUNS timed runs after a warm-up.
+ * Run by hand:  ./bench/bench_engine   (see bench/README.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mspt/mspt.h>
+
+#include "engine/gemm.h"
+
+#define RUNS 7
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+static float *filled(size_t n, mspt_rng *rng)
+{
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(mspt_rng_uniform(rng) - 0.5);
+    return p;
+}
+
+/* GFLOP/s of an n³ sgemm on `threads` threads (median). */
+static double sgemm_rate(int n, int threads, mspt_rng *rng)
+{
+    size_t nn = (size_t)n * n;
+    float *a = filled(nn, rng), *b = filled(nn, rng), *c = filled(nn, rng);
+    int reps = n <= 1024 ? 10 : 2;
+    double t[RUNS];
+    mspt_gemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n, threads);
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = now();
+        for (int i = 0; i < reps; i++)
+            mspt_gemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n, threads);
+        t[r] = (now() - t0) / reps;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * n * n * (double)n / median(t, RUNS) / 1e9;
+}
+
+/* ---- linear ------------------------------------------------------------- */
+
+typedef struct {
+    const char *model, *name;
+    int rows, in, out, bias;
+} linear_case;
+
+static void bench_linear(const linear_case *lc, double peak, mspt_rng *rng)
+{
+    mspt_params *ps = mspt_params_new();
+    mspt_tensor *x = mspt_param_new(ps, "x", 2, (int[]){lc->rows, lc->in}, 0);
+    mspt_tensor *w = mspt_param_new(ps, "w", 2, (int[]){lc->out, lc->in}, 0);
+    mspt_tensor *b = lc->bias ? mspt_param_new(ps, "b", 1, (int[]){lc->out}, 0)
+                              : NULL;
+    for (size_t i = 0; i < mspt_params_count(ps); i++)
+        mspt_init_uniform(mspt_params_at(ps, i), rng, -0.5f, 0.5f);
+    float *gy = filled((size_t)lc->rows * lc->out, rng);
+    mspt_ctx *ctx = mspt_ctx_new();
+    double tf[RUNS], tb[RUNS];
+    for (int r = -2; r < RUNS; r++) { /* two warm-up runs */
+        mspt_ctx_reset(ctx);
+        double t0 = now();
+        mspt_tensor *y = mspt_linear(ctx, x, w, b);
+        double t1 = now();
+        mspt_backward_with(ctx, y, gy);
+        double t2 = now();
+        if (r >= 0) {
+            tf[r] = t1 - t0;
+            tb[r] = t2 - t1;
+        }
+    }
+    if (mspt_ctx_error(ctx))
+        printf("  error: %s\n", mspt_ctx_error(ctx));
+    double f = median(tf, RUNS), bw = median(tb, RUNS);
+    double flop = 6.0 * lc->rows * (double)lc->in * lc->out; /* y, dx, dw */
+    double rate = flop / (f + bw) / 1e9;
+    printf("  %-11s %-9s %5d x %4d -> %4d %s  fwd %7.3f ms  bwd %7.3f ms  "
+           "%6.1f GFLOP/s  %5.1f%%\n",
+           lc->model, lc->name, lc->rows, lc->in, lc->out, lc->bias ? "+b" : "  ",
+           1e3 * f, 1e3 * bw, rate, 100.0 * rate / peak);
+    mspt_ctx_free(ctx);
+    mspt_params_free(ps);
+    free(gy);
+}
+
+/* ---- convolutions --------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int transpose;
+    int x[4], w[4], bias, sh, sw, ph, pw;
+} conv_case;
+
+static void bench_conv(const conv_case *cc, mspt_rng *rng)
+{
+    mspt_params *ps = mspt_params_new();
+    mspt_tensor *x = mspt_param_new(ps, "x", 4, cc->x, 0);
+    mspt_tensor *w = mspt_param_new(ps, "w", 4, cc->w, 0);
+    int cout = cc->w[cc->transpose ? 1 : 0];
+    mspt_tensor *b = cc->bias ? mspt_param_new(ps, "b", 1, (int[]){cout}, 0)
+                              : NULL;
+    for (size_t i = 0; i < mspt_params_count(ps); i++)
+        mspt_init_uniform(mspt_params_at(ps, i), rng, -0.5f, 0.5f);
+    mspt_ctx *ctx = mspt_ctx_new();
+    double tf[RUNS], tb[RUNS];
+    float *gy = NULL;
+    size_t ny = 0;
+    for (int r = -2; r < RUNS; r++) {
+        mspt_ctx_reset(ctx);
+        double t0 = now();
+        mspt_tensor *y = cc->transpose
+            ? mspt_conv_transpose2d(ctx, x, w, b, cc->sh, cc->sw, cc->ph, cc->pw)
+            : mspt_conv2d(ctx, x, w, b, cc->sh, cc->sw, cc->ph, cc->pw);
+        double t1 = now();
+        if (!y)
+            break;
+        if (!gy) {
+            ny = y->numel;
+            gy = filled(ny, rng);
+        }
+        mspt_backward_with(ctx, y, gy);
+        double t2 = now();
+        if (r >= 0) {
+            tf[r] = t1 - t0;
+            tb[r] = t2 - t1;
+        }
+    }
+    if (mspt_ctx_error(ctx)) {
+        printf("  %-34s error: %s\n", cc->name, mspt_ctx_error(ctx));
+    } else {
+        /* multiply-adds: every (input position, kernel tap, channel pair) */
+        double macs = cc->transpose
+            ? (double)cc->x[0] * cc->x[1] * cc->x[2] * cc->x[3] * cc->w[1] *
+                  cc->w[2] * cc->w[3]
+            : (double)ny * cc->w[1] * cc->w[2] * cc->w[3];
+        double f = median(tf, RUNS), bw = median(tb, RUNS);
+        printf("  %-34s fwd %7.3f ms  bwd %7.3f ms  %6.1f GFLOP/s\n", cc->name,
+               1e3 * f, 1e3 * bw, 6.0 * macs / (f + bw) / 1e9);
+    }
+    mspt_ctx_free(ctx);
+    mspt_params_free(ps);
+    free(gy);
+}
+
+int main(void)
+{
+    mspt_rng *rng = mspt_rng_new(1);
+    int nt = mspt_get_threads();
+    printf("mspt bench_engine: BLIS kernel %s, %d threads, median of %d runs\n",
+           mspt_blas_kernel(), nt, RUNS);
+
+    printf("\nBLIS sgemm (square, GFLOP/s):\n");
+    double peak1 = 0, peak = 0;
+    for (int n = 1024; n <= 2048; n *= 2) {
+        double r1 = sgemm_rate(n, 1, rng), rn = sgemm_rate(n, nt, rng);
+        printf("  %4d^3   1 thread %6.1f   %d threads %6.1f\n", n, r1, nt, rn);
+        peak1 = r1 > peak1 ? r1 : peak1;
+        peak = rn > peak ? rn : peak;
+    }
+    printf("  peak: %.1f GFLOP/s on 1 thread, %.1f on %d\n", peak1, peak, nt);
+
+    /* FEMBA-Tiny: E=35, C=22, T=1280, patch (2,16) -> GH=11, GW=80,
+     * d = E·GH = 385, D_in = 4d = 1540, R = 25, N = 16, B = 16 -> 1280 rows.
+     * Transformer: D = 192, patch 40 -> 22·32 = 704 tokens, B = 8. */
+    static const linear_case lin[] = {
+        {"FEMBA-Tiny", "in_proj", 1280, 385, 3080, 0},
+        {"FEMBA-Tiny", "out_proj", 1280, 1540, 385, 0},
+        {"FEMBA-Tiny", "x_proj", 1280, 1540, 57, 0},
+        {"FEMBA-Tiny", "dt_proj", 1280, 25, 1540, 1},
+        {"Transformer", "qkv", 5632, 192, 576, 1},
+        {"Transformer", "proj", 5632, 192, 192, 1},
+        {"Transformer", "fc1", 5632, 192, 768, 1},
+        {"Transformer", "fc2", 5632, 768, 192, 1},
+        {"Transformer", "head", 5632, 192, 40, 1},
+    };
+    printf("\nlinear forward+backward (dx, dw, db), %d threads, %% of %.1f:\n",
+           nt, peak);
+    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
+        bench_linear(&lin[i], peak, rng);
+
+    static const conv_case conv[] = {
+        {"FEMBA patch conv2d (2,16)", 0, {16, 1, 22, 1280}, {35, 1, 2, 16}, 1, 2, 16, 0, 0},
+        {"Transformer patch conv2d (1,40)", 0, {8, 1, 22, 1280}, {192, 1, 1, 40}, 1, 1, 40, 0, 0},
+        {"FEMBA decoder conv_transpose2d", 1, {16, 35, 11, 80}, {35, 1, 2, 16}, 1, 2, 16, 0, 0},
+        {"FEMBA dec_conv conv2d 31x31 p15", 0, {16, 1, 80, 385}, {1, 1, 31, 31}, 0, 1, 1, 15, 15},
+    };
+    printf("\nconvolutions forward+backward (dx, dw, db), %d threads:\n", nt);
+    for (size_t i = 0; i < sizeof conv / sizeof conv[0]; i++)
+        bench_conv(&conv[i], rng);
+    mspt_rng_free(rng);
+    return 0;
+}

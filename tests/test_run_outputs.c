@@ -1,0 +1,203 @@
+/* What a run leaves for researchers: the TensorBoard event file's scalars
+ * match metrics.csv (tags and steps), its images decode as PNGs of the
+ * configured size, the per-epoch reconstruction plots and curves.png exist,
+ * and the logger switch turns either output off. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mspt/mspt.h>
+
+#include "png_decode.h"
+#include "tap.h"
+#include "task/experiment.h"
+#include "task/trainer.h"
+#include "tfevents_reader.h"
+
+static char dir[64];
+
+static const char *exp_lua =
+    "return {\n"
+    "  seed = 5,\n"
+    "  model = { _target_ = 'transformer', num_channels = 3, seq_length = 48,\n"
+    "            patch_size = 8, embed_dim = 16, depth = 1, num_heads = 2 },\n"
+    "  criterion = { _target_ = 'smooth_l1' },\n"
+    "  optimizer = { _target_ = 'adamw', lr = 1e-3 },\n"
+    "  scheduler = { _target_ = 'cosine' },\n"
+    "  data = { _target_ = 'synthetic', windows = 40, channels = 3, samples = 48 },\n"
+    "  trainer = { batch_size = 4, max_epochs = 3, log_every_n_steps = 3,\n"
+    "              progress_bar = 'off' },\n"
+    "  masking = { patch_size = { 1, 8 } },\n"
+    "  plots = { samples = { 0, 5 }, width = 400, height = 200 },\n"
+    "}\n";
+
+static int train(const char *run, const char *const *ov, size_t n)
+{
+    char path[128], run_dir[128];
+    mspt_error err = {0};
+    snprintf(path, sizeof path, "%s/exp.lua", dir);
+    snprintf(run_dir, sizeof run_dir, "%s/%s", dir, run);
+    mspt_experiment x;
+    int rc = mspt_experiment_load(&x, path, ov, n, &err);
+    if (!rc)
+        rc = mspt_train(&x, run_dir, NULL, &err);
+    if (rc)
+        diag("%s", err.msg);
+    mspt_experiment_free(&x);
+    return rc;
+}
+
+static int exists(const char *run, const char *rel)
+{
+    char p[256];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s/%s", dir, run, rel);
+    return stat(p, &st) == 0;
+}
+
+/* metrics.csv cell (row with this step, column by name); NAN if empty. */
+typedef struct row {
+    long long step;
+    double v[4]; /* train_loss, train_loss_epoch, val_loss, lr */
+} row;
+
+static int read_csv(const char *run, row *rows, int max)
+{
+    char p[256], line[512];
+    snprintf(p, sizeof p, "%s/%s/metrics.csv", dir, run);
+    FILE *fp = fopen(p, "r");
+    if (!fp)
+        return -1;
+    int n = 0;
+    if (!fgets(line, sizeof line, fp) ||
+        strcmp(line, "step,epoch,train_loss,train_loss_epoch,val_loss,lr,samples_per_sec\n")) {
+        fclose(fp);
+        return -1;
+    }
+    while (n < max && fgets(line, sizeof line, fp)) {
+        char *cell[8];
+        int k = 0;
+        char *s = line;
+        for (cell[k++] = s; *s && k < 8; s++)
+            if (*s == ',') {
+                *s = '\0';
+                cell[k++] = s + 1;
+            }
+        rows[n].step = atoll(cell[0]);
+        for (int c = 0; c < 4; c++)
+            rows[n].v[c] = *cell[2 + c] && *cell[2 + c] != '\n' ? atof(cell[2 + c]) : NAN;
+        n++;
+    }
+    fclose(fp);
+    return n;
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/mspt-test-outputs-XXXXXX");
+    if (!mkdtemp(dir))
+        tap_bail("mkdtemp");
+    char path[128];
+    snprintf(path, sizeof path, "%s/exp.lua", dir);
+    FILE *fp = fopen(path, "w");
+    fputs(exp_lua, fp);
+    fclose(fp);
+    char plugins[4200];
+    snprintf(plugins, sizeof plugins, "%s/plugins", getenv("MSPT_BUILDDIR"));
+    setenv("MSPT_PLUGIN_PATH", plugins, 1);
+
+    ok(train("run", NULL, 0) == 0, "a 3-epoch run with both loggers");
+    row rows[256];
+    int nrows = read_csv("run", rows, 256);
+    ok(nrows > 0, "metrics.csv has a header and %d rows", nrows);
+
+    /* the event file */
+    char tbdir[256], evpath[512] = "";
+    snprintf(tbdir, sizeof tbdir, "%s/run/tb", dir);
+    DIR *d = opendir(tbdir);
+    int nfiles = 0;
+    for (struct dirent *de; d && (de = readdir(d));)
+        if (strstr(de->d_name, "events.out.tfevents.")) {
+            snprintf(evpath, sizeof evpath, "%s/%s", tbdir, de->d_name);
+            nfiles++;
+        }
+    if (d)
+        closedir(d);
+    ok(nfiles == 1, "one event file in run_dir/tb");
+    size_t len = 0;
+    uint8_t *buf = nfiles ? slurp(evpath, &len) : NULL;
+    static event ev[4096];
+    const char *why = "no file";
+    int nev = buf ? read_records(buf, len, ev, 4096, &why) : -1;
+    ok(nev > 1 && !strcmp(ev[0].file_version, "brain.Event:2"),
+       "event file: every record's length and data CRC valid, file_version first (%s)",
+       nev < 0 ? why : "ok");
+
+    /* every scalar event is a metrics.csv cell, and every cell an event */
+    static const char *tags[4] = {"train_loss", "train_loss_epoch", "val_loss", "lr"};
+    int scalars = 0, matched = 0, images = 0, good_images = 0;
+    for (int i = 1; i < nev; i++) {
+        if (ev[i].has_simple) {
+            scalars++;
+            for (int r = 0; r < nrows; r++)
+                for (int c = 0; c < 4; c++)
+                    if (rows[r].step == ev[i].step && !strcmp(tags[c], ev[i].tag) &&
+                        !isnan(rows[r].v[c]) &&
+                        fabs(rows[r].v[c] - ev[i].simple) <= 1e-6 * fabs(rows[r].v[c]) + 1e-9) {
+                        matched++;
+                        r = nrows;
+                        break;
+                    }
+        } else if (ev[i].has_image) {
+            images++;
+            int w = 0, h = 0;
+            unsigned char *px = png_decode(ev[i].png, ev[i].png_len, &w, &h);
+            good_images += px && w == 400 && h == 200 && ev[i].width == 400 &&
+                           ev[i].height == 200;
+            free(px);
+        }
+    }
+    int cells = 0;
+    for (int r = 0; r < nrows; r++)
+        for (int c = 0; c < 4; c++)
+            cells += !isnan(rows[r].v[c]);
+    ok(scalars > 0 && matched == scalars && cells == scalars,
+       "scalar tags and steps match metrics.csv (%d events, %d matched, %d cells)",
+       scalars, matched, cells);
+    ok(images == 6 && good_images == 6,
+       "6 images (2 samples x 3 epochs), each a 400 x 200 PNG (%d of %d)", good_images,
+       images);
+    ok(exists("run", "plots/epoch_001_sample_0.png") &&
+           exists("run", "plots/epoch_003_sample_5.png") &&
+           !exists("run", "plots/epoch_004_sample_0.png"),
+       "per-epoch reconstruction plots on disk");
+    ok(exists("run", "plots/curves.png"), "curves.png at the end of the run");
+    free(buf);
+
+    const char *csv_only[] = {"logger=[csv]"};
+    ok(train("csv", csv_only, 1) == 0 && exists("csv", "metrics.csv") &&
+           !exists("csv", "tb"), "logger = {\"csv\"}: no event file");
+    const char *tb_only[] = {"logger=[tensorboard]"};
+    ok(train("tb", tb_only, 1) == 0 && !exists("tb", "metrics.csv") && exists("tb", "tb"),
+       "logger = {\"tensorboard\"}: no metrics.csv");
+    const char *bad[] = {"logger=[wandb]"};
+    mspt_error err = {0};
+    snprintf(path, sizeof path, "%s/exp.lua", dir);
+    mspt_experiment x;
+    int rc = mspt_experiment_load(&x, path, bad, 1, &err);
+    if (!rc)
+        rc = mspt_train(&x, "/tmp/never", NULL, &err);
+    mspt_experiment_free(&x);
+    ok(rc == MSPT_ERR_CONFIG && strstr(err.msg, "logger[1]: unknown logger 'wandb'"),
+       "an unknown logger is refused (%s)", err.msg);
+
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        diag("could not remove %s", dir);
+    return tap_done();
+}
