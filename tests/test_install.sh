@@ -15,7 +15,7 @@ ok $([ -f "$root$includedir/mspt/mspt.h" ] && [ -f "$root$includedir/mspt/plugin
      [ -f "$root$includedir/mspt/version.h" ]; echo $?) "public headers installed under include/mspt"
 ok $([ -x "$root$prefix/bin/mspt" ] && [ -f "$root$libdir/pkgconfig/mspt.pc" ] &&
      ls "$root$libdir"/libmspt.so* >/dev/null 2>&1; echo $?) "program, library and mspt.pc installed"
-ok $(ls "$root$prefix"/share/man/man1/mspt.1* >/dev/null 2>&1; echo $?) "man page installed"
+ok $(ls "$root$prefix"/share/man/man1/mspt.1* "$root$prefix"/share/man/man7/mspt-plugin.7* >/dev/null 2>&1; echo $?) "man pages mspt(1) and mspt-plugin(7) installed"
 ok $(test ! -e "$root$includedir/mspt/core" && ! ls "$root$includedir/mspt" | grep -q -v '\.h$'; echo $?) \
    "only public headers installed"
 
