@@ -308,11 +308,26 @@ int main(void)
         diag("%s", mspt_ctx_error(ctx) ? mspt_ctx_error(ctx) : "?");
     size_t reserved = mspt_ctx_arena_reserved(ctx);
 
-    mark = n_gomp;
-    __atomic_store_n(&counting, 1, __ATOMIC_SEQ_CST);
-    for (int i = 0; i < 5; i++)
-        good &= isfinite(step(ctx, &m, x, target, mask, row_mask));
-    __atomic_store_n(&counting, 0, __ATOMIC_SEQ_CST);
+    /* Measure rounds of 5 steps.  BLIS's packing-buffer pools grow the first
+     * time two threads hold blocks at once, which on a loaded machine may
+     * happen only after the warm-up; such one-time growth is reported, and
+     * steady state is a round without any allocation.  A per-step allocation
+     * shows in every round and fails. */
+    for (int round = 0; round < 4; round++) {
+        n_other = n_gomp = n_free = 0;
+        n_per_op = 0;
+        mark = 0;
+        __atomic_store_n(&counting, 1, __ATOMIC_SEQ_CST);
+        for (int i = 0; i < 5; i++)
+            good &= isfinite(step(ctx, &m, x, target, mask, row_mask));
+        __atomic_store_n(&counting, 0, __ATOMIC_SEQ_CST);
+        if (n_other == 0)
+            break;
+        Dl_info info;
+        diag("round %d: %ld allocations outside libgomp (one-time pool growth?), "
+             "first during '%s' from %s", round + 1, n_other, first_label,
+             dladdr(first_caller, &info) && info.dli_fname ? info.dli_fname : "?");
+    }
 
     ok(good, "five more steps run");
     ok(mspt_ctx_arena_reserved(ctx) == reserved, "arena did not grow (%zu bytes)",
