@@ -1,6 +1,8 @@
 /* Named persistent parameters with their gradient buffers. */
 #include <mspt/tensor.h>
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +78,19 @@ mspt_tensor *mspt_param_new(mspt_params *ps, const char *name, int ndim,
     }
     ps->items[ps->n++] = t;
     return t;
+}
+
+mspt_tensor *mspt_param_newf(mspt_params *ps, int flags, int ndim,
+                             const int *shape, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= (int)sizeof name)
+        return NULL;
+    return mspt_param_new(ps, name, ndim, shape, flags);
 }
 
 size_t mspt_params_count(const mspt_params *ps) { return ps->n; }

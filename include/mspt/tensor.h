@@ -148,6 +148,10 @@ void mspt_params_free(mspt_params *ps);
  * NULL if the name is taken or memory is short. */
 mspt_tensor *mspt_param_new(mspt_params *ps, const char *name, int ndim,
                             const int *shape, int flags);
+/* The same with a printf-style name ("blocks.%d.attn.qkv.weight"). */
+mspt_tensor *mspt_param_newf(mspt_params *ps, int flags, int ndim,
+                             const int *shape, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 size_t mspt_params_count(const mspt_params *ps);       /* tensors */
 size_t mspt_params_numel(const mspt_params *ps);       /* scalars */
 mspt_tensor *mspt_params_at(const mspt_params *ps, size_t i);

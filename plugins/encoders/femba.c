@@ -12,7 +12,6 @@
  *   → decoder: (B,1,GW,d) ─dec_conv→ (B,1,GW,d) → (B,d,GW) → (B,E,GH,GW)
  *     ─conv_transpose→ (B,1,C,T) → reconstruction (B,C,T). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,21 +43,6 @@ typedef struct femba {
 
 /* ---- parameters --------------------------------------------------------- */
 
-static mspt_tensor *param(mspt_params *ps, int flags, int ndim,
-                          const int *shape, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static mspt_tensor *param(mspt_params *ps, int flags, int ndim,
-                          const int *shape, const char *fmt, ...)
-{
-    char name[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return mspt_param_new(ps, name, ndim, shape, flags);
-}
-
 /* nn.Linear / nn.Conv default: kaiming_uniform(a=√5) weight, fan-in bias. */
 static void init_default(mspt_tensor *w, mspt_tensor *b, mspt_rng *rng)
 {
@@ -72,15 +56,15 @@ static int make_mamba(femba *f, mamba *m, mspt_params *ps, mspt_rng *rng,
                       double dt_floor)
 {
     int D = f->d_inner, d = f->d, N = f->N, R = f->R;
-    m->in_proj_w = param(ps, 0, 2, (int[]){2 * D, d}, "%s.in_proj.weight", prefix);
-    m->conv_w = param(ps, 0, 3, (int[]){D, 1, f->K}, "%s.conv1d.weight", prefix);
-    m->conv_b = param(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){D}, "%s.conv1d.bias", prefix);
-    m->x_proj_w = param(ps, 0, 2, (int[]){R + 2 * N, D}, "%s.x_proj.weight", prefix);
-    m->dt_proj_w = param(ps, 0, 2, (int[]){D, R}, "%s.dt_proj.weight", prefix);
-    m->dt_proj_b = param(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){D}, "%s.dt_proj.bias", prefix);
-    m->A_log = param(ps, MSPT_PARAM_NO_DECAY, 2, (int[]){D, N}, "%s.A_log", prefix);
-    m->D = param(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){D}, "%s.D", prefix);
-    m->out_proj_w = param(ps, 0, 2, (int[]){d, D}, "%s.out_proj.weight", prefix);
+    m->in_proj_w = mspt_param_newf(ps, 0, 2, (int[]){2 * D, d}, "%s.in_proj.weight", prefix);
+    m->conv_w = mspt_param_newf(ps, 0, 3, (int[]){D, 1, f->K}, "%s.conv1d.weight", prefix);
+    m->conv_b = mspt_param_newf(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){D}, "%s.conv1d.bias", prefix);
+    m->x_proj_w = mspt_param_newf(ps, 0, 2, (int[]){R + 2 * N, D}, "%s.x_proj.weight", prefix);
+    m->dt_proj_w = mspt_param_newf(ps, 0, 2, (int[]){D, R}, "%s.dt_proj.weight", prefix);
+    m->dt_proj_b = mspt_param_newf(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){D}, "%s.dt_proj.bias", prefix);
+    m->A_log = mspt_param_newf(ps, MSPT_PARAM_NO_DECAY, 2, (int[]){D, N}, "%s.A_log", prefix);
+    m->D = mspt_param_newf(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){D}, "%s.D", prefix);
+    m->out_proj_w = mspt_param_newf(ps, 0, 2, (int[]){d, D}, "%s.out_proj.weight", prefix);
     if (!m->in_proj_w || !m->conv_w || !m->conv_b || !m->x_proj_w ||
         !m->dt_proj_w || !m->dt_proj_b || !m->A_log || !m->D || !m->out_proj_w)
         return 1;
@@ -178,9 +162,9 @@ static int femba_create(const mspt_config *cfg, mspt_params *ps, mspt_rng *rng,
     }
 
     /* Parameters, created in the PyTorch module's registration order. */
-    f->patch_w = param(ps, 0, 4, (int[]){f->E, 1, f->ph, f->pw}, "patch_embed.proj.weight");
-    f->patch_b = param(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){f->E}, "patch_embed.proj.bias");
-    f->pos_embed = param(ps, MSPT_PARAM_NO_DECAY, 3, (int[]){1, f->GW, f->d}, "pos_embed");
+    f->patch_w = mspt_param_newf(ps, 0, 4, (int[]){f->E, 1, f->ph, f->pw}, "patch_embed.proj.weight");
+    f->patch_b = mspt_param_newf(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){f->E}, "patch_embed.proj.bias");
+    f->pos_embed = mspt_param_newf(ps, MSPT_PARAM_NO_DECAY, 3, (int[]){1, f->GW, f->d}, "pos_embed");
     int failed = !f->patch_w || !f->patch_b || !f->pos_embed;
     if (!failed)
         init_default(f->patch_w, f->patch_b, rng); /* pos_embed stays zero */
@@ -192,18 +176,18 @@ static int femba_create(const mspt_config *cfg, mspt_params *ps, mspt_rng *rng,
         failed |= make_mamba(f, &f->rev[i], ps, rng, prefix, dt_min, dt_max, dt_floor);
     }
     for (int i = 0; i < f->blocks && !failed; i++) {
-        f->norm_w[i] = param(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){f->d}, "norm_layers.%d.weight", i);
-        f->norm_b[i] = param(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){f->d}, "norm_layers.%d.bias", i);
+        f->norm_w[i] = mspt_param_newf(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){f->d}, "norm_layers.%d.weight", i);
+        f->norm_b[i] = mspt_param_newf(ps, MSPT_PARAM_NO_DECAY, 1, (int[]){f->d}, "norm_layers.%d.bias", i);
         failed |= !f->norm_w[i] || !f->norm_b[i];
         if (!failed)
             mspt_init_const(f->norm_w[i], 1.0f);
     }
     if (!failed) {
-        f->dec_w = param(ps, MSPT_PARAM_HEAD, 4, (int[]){1, 1, f->kh, f->kw},
+        f->dec_w = mspt_param_newf(ps, MSPT_PARAM_HEAD, 4, (int[]){1, 1, f->kh, f->kw},
                          "decoder.dec_conv.weight");
-        f->up_w = param(ps, MSPT_PARAM_HEAD, 4, (int[]){f->E, 1, f->ph, f->pw},
+        f->up_w = mspt_param_newf(ps, MSPT_PARAM_HEAD, 4, (int[]){f->E, 1, f->ph, f->pw},
                         "decoder.conv_transpose.weight");
-        f->up_b = param(ps, MSPT_PARAM_HEAD | MSPT_PARAM_NO_DECAY, 1, (int[]){1},
+        f->up_b = mspt_param_newf(ps, MSPT_PARAM_HEAD | MSPT_PARAM_NO_DECAY, 1, (int[]){1},
                         "decoder.conv_transpose.bias");
         failed |= !f->dec_w || !f->up_w || !f->up_b;
     }

@@ -12,7 +12,6 @@
  *     index, softmax(q kᵀ/√hd) v → (B,N,D) → proj; mlp: fc1 → GELU → fc2
  *   → norm → embeddings (B,N,D) → decoder_pred (D→P) → (B,C,W,P) = (B,C,T). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,21 +32,6 @@ typedef struct tf {
     mspt_tensor *head_w, *head_b;
     block blocks[TF_MAX_DEPTH];
 } tf;
-
-static mspt_tensor *param(mspt_params *ps, int flags, int ndim,
-                          const int *shape, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static mspt_tensor *param(mspt_params *ps, int flags, int ndim,
-                          const int *shape, const char *fmt, ...)
-{
-    char name[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return mspt_param_new(ps, name, ndim, shape, flags);
-}
 
 /* timm's ViT initialisation: Linear weights trunc_normal(std .02), zero
  * biases, LayerNorm (1, 0). */
@@ -109,35 +93,35 @@ static int tf_create(const mspt_config *cfg, mspt_params *ps, mspt_rng *rng,
     int D = m->D, F = m->hidden;
     const int nd = MSPT_PARAM_NO_DECAY;
 
-    m->mask_token = param(ps, nd, 3, (int[]){1, 1, D}, "mask_token");
-    m->patch_w = param(ps, 0, 4, (int[]){D, 1, 1, m->P}, "patch_embedding.patch_embed.proj.weight");
-    m->patch_b = param(ps, nd, 1, (int[]){D}, "patch_embedding.patch_embed.proj.bias");
+    m->mask_token = mspt_param_newf(ps, nd, 3, (int[]){1, 1, D}, "mask_token");
+    m->patch_w = mspt_param_newf(ps, 0, 4, (int[]){D, 1, 1, m->P}, "patch_embedding.patch_embed.proj.weight");
+    m->patch_b = mspt_param_newf(ps, nd, 1, (int[]){D}, "patch_embedding.patch_embed.proj.bias");
     int failed = !m->mask_token || !m->patch_w || !m->patch_b;
     for (int i = 0; i < m->depth && !failed; i++) {
         block *b = &m->blocks[i];
-        b->n1w = param(ps, nd, 1, (int[]){D}, "blocks.%d.norm1.weight", i);
-        b->n1b = param(ps, nd, 1, (int[]){D}, "blocks.%d.norm1.bias", i);
-        b->qkv_w = param(ps, 0, 2, (int[]){3 * D, D}, "blocks.%d.attn.qkv.weight", i);
-        b->qkv_b = qkv_bias ? param(ps, nd, 1, (int[]){3 * D}, "blocks.%d.attn.qkv.bias", i)
+        b->n1w = mspt_param_newf(ps, nd, 1, (int[]){D}, "blocks.%d.norm1.weight", i);
+        b->n1b = mspt_param_newf(ps, nd, 1, (int[]){D}, "blocks.%d.norm1.bias", i);
+        b->qkv_w = mspt_param_newf(ps, 0, 2, (int[]){3 * D, D}, "blocks.%d.attn.qkv.weight", i);
+        b->qkv_b = qkv_bias ? mspt_param_newf(ps, nd, 1, (int[]){3 * D}, "blocks.%d.attn.qkv.bias", i)
                             : NULL;
-        b->proj_w = param(ps, 0, 2, (int[]){D, D}, "blocks.%d.attn.proj.weight", i);
-        b->proj_b = param(ps, nd, 1, (int[]){D}, "blocks.%d.attn.proj.bias", i);
-        b->n2w = param(ps, nd, 1, (int[]){D}, "blocks.%d.norm2.weight", i);
-        b->n2b = param(ps, nd, 1, (int[]){D}, "blocks.%d.norm2.bias", i);
-        b->fc1_w = param(ps, 0, 2, (int[]){F, D}, "blocks.%d.mlp.fc1.weight", i);
-        b->fc1_b = param(ps, nd, 1, (int[]){F}, "blocks.%d.mlp.fc1.bias", i);
-        b->fc2_w = param(ps, 0, 2, (int[]){D, F}, "blocks.%d.mlp.fc2.weight", i);
-        b->fc2_b = param(ps, nd, 1, (int[]){D}, "blocks.%d.mlp.fc2.bias", i);
+        b->proj_w = mspt_param_newf(ps, 0, 2, (int[]){D, D}, "blocks.%d.attn.proj.weight", i);
+        b->proj_b = mspt_param_newf(ps, nd, 1, (int[]){D}, "blocks.%d.attn.proj.bias", i);
+        b->n2w = mspt_param_newf(ps, nd, 1, (int[]){D}, "blocks.%d.norm2.weight", i);
+        b->n2b = mspt_param_newf(ps, nd, 1, (int[]){D}, "blocks.%d.norm2.bias", i);
+        b->fc1_w = mspt_param_newf(ps, 0, 2, (int[]){F, D}, "blocks.%d.mlp.fc1.weight", i);
+        b->fc1_b = mspt_param_newf(ps, nd, 1, (int[]){F}, "blocks.%d.mlp.fc1.bias", i);
+        b->fc2_w = mspt_param_newf(ps, 0, 2, (int[]){D, F}, "blocks.%d.mlp.fc2.weight", i);
+        b->fc2_b = mspt_param_newf(ps, nd, 1, (int[]){D}, "blocks.%d.mlp.fc2.bias", i);
         failed = !b->n1w || !b->n1b || !b->qkv_w || (qkv_bias && !b->qkv_b) ||
                  !b->proj_w || !b->proj_b || !b->n2w || !b->n2b || !b->fc1_w ||
                  !b->fc1_b || !b->fc2_w || !b->fc2_b;
     }
     if (!failed) {
-        m->norm_w = param(ps, nd, 1, (int[]){D}, "norm.weight");
-        m->norm_b = param(ps, nd, 1, (int[]){D}, "norm.bias");
-        m->head_w = param(ps, MSPT_PARAM_HEAD, 2, (int[]){m->P, D},
+        m->norm_w = mspt_param_newf(ps, nd, 1, (int[]){D}, "norm.weight");
+        m->norm_b = mspt_param_newf(ps, nd, 1, (int[]){D}, "norm.bias");
+        m->head_w = mspt_param_newf(ps, MSPT_PARAM_HEAD, 2, (int[]){m->P, D},
                           "model_head.decoder_pred.weight");
-        m->head_b = param(ps, MSPT_PARAM_HEAD | nd, 1, (int[]){m->P},
+        m->head_b = mspt_param_newf(ps, MSPT_PARAM_HEAD | nd, 1, (int[]){m->P},
                           "model_head.decoder_pred.bias");
         failed = !m->norm_w || !m->norm_b || !m->head_w || !m->head_b;
     }
