@@ -12,6 +12,7 @@
 #include "config/override.h"
 #include "config/yaml_io.h"
 #include "io/files.h"
+#include "task/dist.h"
 #include "task/experiment.h"
 #include "task/trainer.h"
 
@@ -24,6 +25,43 @@ static void default_run_dir(const mspt_node *root, char *out, size_t size)
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
     snprintf(out, size, "runs/%s/%s", name ? name->s : "experiment", stamp);
+}
+
+/* Threads, the run directory and its hparams.yaml (rank 0 writes files:
+ * under MPI the other ranks only train). */
+static int prepare(mspt_experiment *x, char *run_dir, const char **resume,
+                   mspt_error *err)
+{
+    const mspt_node *threads = mspt_node_get(x->root, "threads");
+    if (threads->i < 0)
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "threads: must be >= 0 (0: "
+                              "all cores), got %lld", threads->i);
+    if (threads->i > 0)
+        mspt_set_threads((int)threads->i);
+
+    const mspt_node *rd = mspt_node_get(x->root, "run_dir");
+    if (rd && rd->type == MSPT_NODE_STRING)
+        snprintf(run_dir, PATH_MAX, "%s", rd->s);
+    else
+        default_run_dir(x->root, run_dir, PATH_MAX);
+    const mspt_node *rs = mspt_node_get(x->root, "resume");
+    if (!*resume && rs && rs->type == MSPT_NODE_STRING)
+        *resume = rs->s;
+    if (mspt_dist_rank() > 0)
+        return 0;
+    /* Never write over an earlier run by accident. */
+    char last[PATH_MAX + 64];
+    snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", run_dir);
+    struct stat st;
+    if (!*resume && stat(last, &st) == 0)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "run_dir %s holds an earlier run (%s); continue it "
+                              "with --resume, or choose another run_dir", run_dir,
+                              last);
+    int rc = mspt_make_dirs(run_dir, err);
+    char hp[PATH_MAX + 16];
+    snprintf(hp, sizeof hp, "%s/hparams.yaml", run_dir);
+    return rc ? rc : mspt_yaml_save(x->root, hp, err);
 }
 
 int mspt_cmd_run(int argc, char **argv)
@@ -50,47 +88,13 @@ int mspt_cmd_run(int argc, char **argv)
         return mspt_cli_usage("run: missing experiment file");
     mspt_error err = {0};
     mspt_experiment x;
-    if (mspt_experiment_load(&x, file, overrides, noverrides, &err)) {
-        mspt_experiment_free(&x);
-        return mspt_cli_fail(&err);
-    }
-    const mspt_node *threads = mspt_node_get(x.root, "threads");
-    if (threads->i < 0) {
-        mspt_experiment_free(&x);
-        mspt_error_set(&err, MSPT_ERR_CONFIG, "threads: must be >= 0 (0: all "
-                       "cores), got %lld", threads->i);
-        return mspt_cli_fail(&err);
-    }
-    if (threads->i > 0)
-        mspt_set_threads((int)threads->i);
-
     char run_dir[PATH_MAX];
-    const mspt_node *rd = mspt_node_get(x.root, "run_dir");
-    if (rd && rd->type == MSPT_NODE_STRING)
-        snprintf(run_dir, sizeof run_dir, "%s", rd->s);
-    else
-        default_run_dir(x.root, run_dir, sizeof run_dir);
-
-    const mspt_node *rs = mspt_node_get(x.root, "resume");
-    if (!resume && rs && rs->type == MSPT_NODE_STRING)
-        resume = rs->s;
-    /* Never write over an earlier run by accident. */
-    char last[PATH_MAX + 64];
-    snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", run_dir);
-    struct stat st;
-    int rc = 0;
-    if (!resume && stat(last, &st) == 0)
-        rc = mspt_error_set(&err, MSPT_ERR_CONFIG,
-                            "run_dir %s holds an earlier run (%s); continue it "
-                            "with --resume, or choose another run_dir", run_dir,
-                            last);
+    int rc = mspt_experiment_load(&x, file, overrides, noverrides, &err);
     if (!rc)
-        rc = mspt_make_dirs(run_dir, &err);
-    char hp[PATH_MAX + 16];
-    snprintf(hp, sizeof hp, "%s/hparams.yaml", run_dir);
-    if (!rc)
-        rc = mspt_yaml_save(x.root, hp, &err);
+        rc = prepare(&x, run_dir, &resume, &err);
+    rc = mspt_dist_agree(rc, &err); /* under MPI: every rank goes on, or none */
     if (!rc) {
+        mspt_dist_bcast(run_dir, sizeof run_dir); /* rank 0's time stamp */
         printf("run_dir: %s\n", run_dir);
         fflush(stdout);
         rc = mspt_train(&x, run_dir, resume, &err);

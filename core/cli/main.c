@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "config.h"
+#include "task/dist.h"
 
 static const char usage[] =
     "Usage: mspt COMMAND [ARGS...]\n"
@@ -39,8 +40,13 @@ static const char usage[] =
 
 int mspt_cli_fail(const mspt_error *err)
 {
-    /* One line, whatever the message holds. */
+    /* One line, whatever the message holds; under MPI, naming the rank,
+     * and once for an error all ranks stopped on. */
+    const char *rank = mspt_dist_error_prefix();
+    if (!rank)
+        return err->status ? (int)err->status : 1;
     fputs("mspt: ", stderr);
+    fputs(rank, stderr);
     for (const char *p = err->msg; *p; p++)
         fputc(*p == '\n' ? ' ' : *p, stderr);
     fputc('\n', stderr);
@@ -57,6 +63,7 @@ int mspt_cli_usage(const char *fmt, ...)
     err.status = MSPT_ERR_CONFIG;
     size_t n = strlen(err.msg);
     snprintf(err.msg + n, sizeof err.msg - n, " (see 'mspt --help')");
+    mspt_dist_agree(err.status, &err); /* under MPI every rank has it: say it once */
     return mspt_cli_fail(&err);
 }
 
@@ -97,8 +104,18 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version"))
         return version();
-    if (!strcmp(cmd, "run"))
-        return mspt_cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "run")) { /* data parallel under mpirun or srun */
+        mspt_error err = {0};
+        int rc = mspt_dist_init(&argc, &argv, &err);
+        if (rc)
+            mspt_cli_fail(&err);
+        else if (mspt_dist_rank() > 0 && !freopen("/dev/null", "w", stdout))
+            mspt_dist_abort("/dev/null: cannot open"); /* other ranks are silent */
+        else
+            rc = mspt_cmd_run(argc - 2, argv + 2);
+        mspt_dist_finalize(rc);
+        return rc;
+    }
     if (!strcmp(cmd, "plugins"))
         return mspt_cmd_plugins(argc - 2, argv + 2);
     if (!strcmp(cmd, "reconstruct"))

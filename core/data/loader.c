@@ -34,6 +34,7 @@ struct mspt_loader {
     mspt_source *src;
     size_t nsrc;
     int C, T, max_batch;
+    int rank, nshards;   /* this rank's part of every batch, of nshards */
     uint64_t seed;
     window_ref *split[2];
     size_t nsplit[2];
@@ -78,13 +79,16 @@ static void shuffle(window_ref *v, size_t n, uint64_t seed, uint64_t tag)
     }
 }
 
-/* Read batch `b` of the pass into s; 0 or -1 (s->err set). */
+/* Read (this rank's part of) batch `b` of the pass into s; 0 or -1
+ * (s->err set). */
 static int fill(mspt_loader *l, slot *s, size_t b)
 {
-    size_t first = b * (size_t)l->batch_size;
-    size_t last = first + (size_t)l->batch_size;
-    if (last > l->norder)
-        last = l->norder;
+    size_t global = (size_t)l->batch_size * (size_t)l->nshards;
+    size_t start = b * global, m = global;
+    if (start + m > l->norder)
+        m = l->norder - start;
+    size_t first = start + m * (size_t)l->rank / (size_t)l->nshards;
+    size_t last = start + m * (size_t)(l->rank + 1) / (size_t)l->nshards;
     size_t win = (size_t)l->C * l->T;
     int count = 0;
     for (size_t i = first; i < last; i++) {
@@ -151,6 +155,7 @@ mspt_loader *mspt_loader_new(const mspt_source *src, size_t nsrc,
     l->nsrc = nsrc;
     l->seed = seed;
     l->max_batch = max_batch;
+    l->nshards = 1;
     size_t total = 0;
     for (size_t i = 0; i < nsrc; i++) {
         size_t n;
@@ -259,12 +264,17 @@ size_t mspt_loader_windows(const mspt_loader *l, int split)
     return l->nsplit[split];
 }
 
+void mspt_loader_set_shard(mspt_loader *l, int rank, int size)
+{
+    l->rank = rank;
+    l->nshards = size;
+}
+
 size_t mspt_loader_batches(const mspt_loader *l, int split, int batch_size,
                            int drop_last)
 {
-    size_t n = l->nsplit[split];
-    return drop_last ? n / (size_t)batch_size
-                     : (n + (size_t)batch_size - 1) / (size_t)batch_size;
+    size_t n = l->nsplit[split], global = (size_t)batch_size * (size_t)l->nshards;
+    return drop_last ? n / global : (n + global - 1) / global;
 }
 
 void mspt_loader_begin(mspt_loader *l, int split, long long epoch,
@@ -307,51 +317,58 @@ static double now(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+int mspt_loader_take(mspt_loader *l, const float **x, int *count, mspt_error *err)
+{
+    pthread_mutex_lock(&l->mu);
+    if (l->holding) { /* release the batch handed out last time */
+        l->slots[(l->next_take - 1) % l->nslots].state = SLOT_FREE;
+        l->holding = 0;
+        pthread_cond_broadcast(&l->cv);
+    }
+    if (l->next_take >= l->nbatches) {
+        pthread_mutex_unlock(&l->mu);
+        *count = 0;
+        return 0;
+    }
+    size_t b = l->next_take;
+    slot *s = &l->slots[b % l->nslots];
+    if (l->nworkers == 0) { /* read here */
+        s->state = SLOT_FILLING;
+        pthread_mutex_unlock(&l->mu);
+        double t0 = now();
+        s->failed = fill(l, s, b) != 0;
+        l->waited += now() - t0;
+        pthread_mutex_lock(&l->mu);
+        s->state = SLOT_READY;
+        s->batch = b;
+        s->gen = l->gen;
+        l->next_claim = b + 1;
+    } else {
+        double t0 = now();
+        while (!(s->state == SLOT_READY && s->batch == b && s->gen == l->gen))
+            pthread_cond_wait(&l->cv, &l->mu);
+        l->waited += now() - t0;
+    }
+    l->next_take = b + 1;
+    l->holding = 1;
+    pthread_mutex_unlock(&l->mu);
+    *count = 0;
+    if (s->failed) {
+        if (err)
+            *err = s->err;
+        return -1;
+    }
+    *x = s->x;
+    *count = s->count;
+    return 1;
+}
+
 int mspt_loader_next(mspt_loader *l, const float **x, mspt_error *err)
 {
-    for (;;) {
-        pthread_mutex_lock(&l->mu);
-        if (l->holding) { /* release the batch handed out last time */
-            l->slots[(l->next_take - 1) % l->nslots].state = SLOT_FREE;
-            l->holding = 0;
-            pthread_cond_broadcast(&l->cv);
-        }
-        if (l->next_take >= l->nbatches) {
-            pthread_mutex_unlock(&l->mu);
-            return 0;
-        }
-        size_t b = l->next_take;
-        slot *s = &l->slots[b % l->nslots];
-        if (l->nworkers == 0) { /* read here */
-            s->state = SLOT_FILLING;
-            pthread_mutex_unlock(&l->mu);
-            double t0 = now();
-            s->failed = fill(l, s, b) != 0;
-            l->waited += now() - t0;
-            pthread_mutex_lock(&l->mu);
-            s->state = SLOT_READY;
-            s->batch = b;
-            s->gen = l->gen;
-            l->next_claim = b + 1;
-        } else {
-            double t0 = now();
-            while (!(s->state == SLOT_READY && s->batch == b && s->gen == l->gen))
-                pthread_cond_wait(&l->cv, &l->mu);
-            l->waited += now() - t0;
-        }
-        l->next_take = b + 1;
-        l->holding = 1;
-        pthread_mutex_unlock(&l->mu);
-        if (s->failed) {
-            if (err)
-                *err = s->err;
-            return -1;
-        }
-        if (s->count == 0)
-            continue; /* every window of this batch was skipped */
-        *x = s->x;
-        return s->count;
-    }
+    int count, got;
+    while ((got = mspt_loader_take(l, x, &count, err)) == 1 && count == 0)
+        ; /* every window of this batch was skipped */
+    return got == 1 ? count : got;
 }
 
 int mspt_loader_read(const mspt_loader *l, int split, size_t k, float *out,

@@ -32,6 +32,14 @@ mspt_loader *mspt_loader_new(const mspt_source *src, size_t nsrc,
 void mspt_loader_free(mspt_loader *l);
 void mspt_loader_shape(const mspt_loader *l, int *channels, int *samples);
 size_t mspt_loader_windows(const mspt_loader *l, int split);
+/* Data parallelism: each batch of a pass becomes a global batch of
+ * size × batch_size windows (windows [k·G, (k+1)·G) of the pass's order
+ * for batch k, G = size × batch_size), of which this rank reads its
+ * contiguous part: [⌊rank·m/size⌋, ⌊(rank+1)·m/size⌋) of the batch's m
+ * windows, batch_size each but in a short last batch.  Batch counts and
+ * positions (mspt_loader_batches, first_batch) are then of global batches.
+ * Call before the first pass. */
+void mspt_loader_set_shard(mspt_loader *l, int rank, int size);
 /* Batches an epoch of this split will have. */
 size_t mspt_loader_batches(const mspt_loader *l, int split, int batch_size,
                            int drop_last);
@@ -45,6 +53,13 @@ void mspt_loader_begin(mspt_loader *l, int split, long long epoch,
 /* Next batch: *x points to B·C·T floats valid until the next call.
  * Returns B (> 0), 0 at the end of the pass, -1 on a read error. */
 int mspt_loader_next(mspt_loader *l, const float **x, mspt_error *err);
+/* The same, but a batch left empty is returned too, as 1 with *count = 0,
+ * so that every rank of a sharded pass takes part in every batch (a rank's
+ * part of a short last batch may be empty, or all its windows skipped).
+ * Returns 1 (*count windows at *x), 0 at the end of the pass, -1 on a read
+ * error. */
+int mspt_loader_take(mspt_loader *l, const float **x, int *count,
+                     mspt_error *err);
 
 /* Read window k of a split (in its unshuffled order) into out, directly. */
 int mspt_loader_read(const mspt_loader *l, int split, size_t k, float *out,

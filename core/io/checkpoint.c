@@ -52,6 +52,8 @@ int mspt_checkpoint_save(const char *path, const mspt_params *params,
     meta_ll(w, "epoch", st->epoch);
     meta_ll(w, "batch", st->batch);
     meta_ll(w, "global_step", st->step);
+    if (st->global_batch > 0)
+        meta_ll(w, "global_batch", st->global_batch);
     meta_rng(w, "mask_rng", st->mask_rng);
     meta_rng(w, "dropout_rng", st->drop_rng);
     if (st->has_score) {
@@ -169,6 +171,8 @@ int mspt_checkpoint_load(const char *path, mspt_params *params,
         rc = meta_get_ll(f, path, "batch", &st->batch, err);
     if (!rc)
         rc = meta_get_ll(f, path, "global_step", &st->step, err);
+    if (!rc && mspt_st_metadata(f, "global_batch"))
+        rc = meta_get_ll(f, path, "global_batch", &st->global_batch, err);
     if (!rc)
         rc = meta_get_rng(f, path, "mask_rng", st->mask_rng, err);
     if (!rc)

@@ -17,6 +17,8 @@ typedef struct mspt_train_state {
     long long batch;       /* batches of that epoch already done */
     long long step;        /* optimizer updates so far */
     long long opt_steps;   /* the optimizer's own counter */
+    long long global_batch; /* windows per batch over all ranks when saved
+                              (0: not recorded, older checkpoints) */
     uint64_t mask_rng[MSPT_RNG_STATE_WORDS];
     uint64_t drop_rng[MSPT_RNG_STATE_WORDS];
     int has_score;

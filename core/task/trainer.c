@@ -18,6 +18,7 @@
 #include "data/loader.h"
 #include "io/checkpoint.h"
 #include "io/files.h"
+#include "task/dist.h"
 #include "task/masking.h"
 #include "task/metrics.h"
 #include "task/normalize.h"
@@ -29,6 +30,7 @@
 
 #define MAX_GROUPS 4
 #define MAX_TOPK 64
+#define BUCKET_BYTES (8u << 20) /* gradient allreduce buckets */
 
 /* Settings read once from the resolved configuration. */
 typedef struct settings {
@@ -74,9 +76,15 @@ typedef struct trainer {
     mspt_metrics metrics;
     mspt_tb_writer *tb;
 
+    /* data parallelism: rank of nranks; with one rank all is as before */
+    int rank, nranks;
+    int *counts;             /* windows of each rank in the current batch */
+    mspt_dist_grads *sync;   /* NULL with one rank */
+
     float *target, *input, *scratch;
     mspt_tensor *last_recon; /* of the last forward (plots) */
-    uint8_t *mask, *unmask;
+    uint8_t *masks;          /* masks of the whole global batch */
+    uint8_t *mask, *unmask;  /* this rank's (mask points into masks) */
 
     long long epoch, step, batch_in_epoch;
     topk_entry topk[MAX_TOPK];
@@ -180,6 +188,8 @@ static int read_settings(trainer *t, mspt_error *err)
         else
             BAD("logger[%zu]: unknown logger '%s' (tensorboard, csv)", i + 1, lg);
     }
+    if (t->rank > 0) /* only rank 0 writes logs (and plots, checkpoints) */
+        s->csv = s->tensorboard = s->bar = 0;
     if (s->plot_w < 200 || s->plot_h < 120 || s->plot_w > 8000 || s->plot_h > 8000)
         BAD("plots: width x height %d x %d is outside 200..8000 x 120..8000",
             s->plot_w, s->plot_h);
@@ -302,6 +312,7 @@ static int setup(trainer *t, mspt_error *err)
         mspt_rng_free(init_rng);
         return err->status;
     }
+    mspt_loader_set_shard(t->loader, t->rank, t->nranks);
     mspt_loader_shape(t->loader, &t->C, &t->T);
 
     /* model: built from the run's seed, then checked against the data */
@@ -330,7 +341,7 @@ static int setup(trainer *t, mspt_error *err)
                               "data: %zu training windows make no batch of %lld "
                               "(lower trainer.batch_size or set drop_last = false)",
                               mspt_loader_windows(t->loader, MSPT_SPLIT_TRAIN),
-                              s->batch_size);
+                              s->batch_size * t->nranks);
     mspt_schedule_info info;
     info.steps_per_epoch = ((long long)batches + s->accumulate - 1) / s->accumulate;
     info.max_epochs = s->max_epochs < (1LL << 40) ? s->max_epochs : 0;
@@ -349,13 +360,18 @@ static int setup(trainer *t, mspt_error *err)
     t->target = malloc(n * sizeof(float));
     t->input = malloc(n * sizeof(float));
     t->scratch = malloc((size_t)t->T * sizeof(float));
-    t->mask = malloc(n);
+    t->masks = malloc(n * (size_t)t->nranks);
+    t->mask = t->masks;
     t->unmask = malloc(n);
-    if (!t->target || !t->input || !t->scratch || !t->mask || !t->unmask)
+    t->counts = malloc((size_t)t->nranks * sizeof *t->counts);
+    if (!t->target || !t->input || !t->scratch || !t->masks || !t->unmask ||
+        !t->counts)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory for batches");
+    if (t->nranks > 1 && !(t->sync = mspt_dist_grads_new(t->params, BUCKET_BYTES)))
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory for gradients");
 
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
-    return mspt_make_dirs(t->ckpt_dir, err);
+    return t->rank == 0 ? mspt_make_dirs(t->ckpt_dir, err) : 0;
 }
 
 static void teardown(trainer *t)
@@ -383,24 +399,64 @@ static void teardown(trainer *t)
     free(t->target);
     free(t->input);
     free(t->scratch);
-    free(t->mask);
+    free(t->masks);
     free(t->unmask);
+    free(t->counts);
+    mspt_dist_grads_free(t->sync);
     mspt_metrics_close(&t->metrics);
     mspt_tb_close(t->tb);
 }
 
 /* ---- one batch ----------------------------------------------------------- */
 
-/* Normalise, mask, run the model and the loss for B windows at x.
- * Returns the loss tensor (NULL after an error in ctx). */
-static mspt_tensor *forward(trainer *t, const float *x, int B, mspt_rng *rng)
+/* Masks for a global batch of `total` windows, drawn as one rank drawing
+ * them all would (so the masks do not depend on the number of ranks, and
+ * the mask stream in checkpoints suits any), and this rank's: `before`
+ * windows in. */
+static void make_masks(trainer *t, mspt_rng *rng, int total, int before)
+{
+    mspt_masker_fill(&t->masker, total, rng, t->masks);
+    t->mask = t->masks + (size_t)before * t->C * t->T;
+}
+
+/* A batch as the ranks share it. */
+typedef struct micro {
+    const float *x;
+    int count;  /* this rank's windows (may be 0) */
+    int total;  /* the global batch's windows */
+} micro;
+
+/* The next batch of the pass, taken by every rank at once, with this rank's
+ * masks made.  *rc: this rank's status so far, which every rank learns
+ * here.  Returns 1 (a batch), 0 at the end of the pass or on an error of
+ * any rank (*rc set, the same on every rank). */
+static int take(trainer *t, int *rc, mspt_rng *rng, micro *m, mspt_error *err)
+{
+    int got = 0;
+    m->count = 0;
+    if (!*rc && (got = mspt_loader_take(t->loader, &m->x, &m->count, err)) < 0)
+        *rc = err->status;
+    if ((*rc = mspt_dist_gather(*rc, m->count, t->counts, err)) || got == 0)
+        return 0;
+    int before = 0;
+    m->total = 0;
+    for (int r = 0; r < t->nranks; r++) {
+        before += r < t->rank ? t->counts[r] : 0;
+        m->total += t->counts[r];
+    }
+    make_masks(t, rng, m->total, before);
+    return 1;
+}
+
+/* Normalise, mask (with t->mask), run the model and the loss for B windows
+ * at x.  Returns the loss tensor (NULL after an error in ctx). */
+static mspt_tensor *forward(trainer *t, const float *x, int B)
 {
     size_t win = (size_t)t->C * t->T, n = (size_t)B * win;
     memcpy(t->target, x, n * sizeof(float));
     if (t->s.normalize)
         mspt_robust_normalize(t->target, (size_t)B * t->C, t->T, t->s.q_lower,
                               t->s.q_upper, t->scratch);
-    mspt_masker_fill(&t->masker, B, rng, t->mask);
     mspt_mask_apply(t->target, t->mask, n, t->input);
 
     mspt_ctx *ctx = t->ctx;
@@ -470,9 +526,10 @@ static int plot_samples(trainer *t, mspt_error *err)
         return rc;
     }
     mspt_rng_seed(t->val_rng, (uint64_t)s->seed ^ 0x706c6fULL); /* same masks */
+    make_masks(t, t->val_rng, B, 0);
     mspt_ctx_set_grad(t->ctx, 0);
     mspt_ctx_set_training(t->ctx, 0);
-    mspt_tensor *loss = forward(t, x, B, t->val_rng);
+    mspt_tensor *loss = forward(t, x, B);
     mspt_tensor *recon = loss ? t->last_recon : NULL;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/plots", t->run_dir);
@@ -514,37 +571,39 @@ static int plot_samples(trainer *t, mspt_error *err)
 
 /* ---- validation, checkpoints --------------------------------------------- */
 
-/* Mean validation loss over windows (NAN when there are none). */
+/* Mean validation loss over windows, of all ranks (NAN when there are
+ * none). */
 static int validate(trainer *t, double *out, mspt_error *err)
 {
-    if (mspt_loader_windows(t->loader, MSPT_SPLIT_VAL) == 0) {
-        *out = NAN;
+    *out = NAN;
+    if (mspt_loader_windows(t->loader, MSPT_SPLIT_VAL) == 0)
         return 0;
-    }
     mspt_rng_seed(t->val_rng, (uint64_t)t->s.seed ^ 0x76616cULL); /* same masks */
     mspt_loader_begin(t->loader, MSPT_SPLIT_VAL, 0, (int)t->s.batch_size, 0, 0,
                       (size_t)t->s.limit_val, 0);
     mspt_ctx_set_grad(t->ctx, 0);
     mspt_ctx_set_training(t->ctx, 0);
-    double sum = 0;
-    long long count = 0;
-    const float *x;
-    int B, rc = 0;
-    while ((B = mspt_loader_next(t->loader, &x, err)) > 0) {
-        mspt_tensor *loss = forward(t, x, B, t->val_rng);
-        if (!loss) {
+    double v[2] = {0, 0}; /* loss × windows, windows: this rank's */
+    int rc = 0;
+    micro m;
+    while (take(t, &rc, t->val_rng, &m, err)) {
+        if (m.count == 0)
+            continue;
+        mspt_tensor *loss = forward(t, m.x, m.count);
+        if (!loss) { /* the ranks learn of it at the next take */
             rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "validation: %s",
                                 mspt_ctx_error(t->ctx));
-            break;
+            continue;
         }
-        sum += (double)loss->data[0] * B;
-        count += B;
+        v[0] += (double)loss->data[0] * m.count;
+        v[1] += m.count;
     }
-    if (B < 0)
-        rc = err->status;
+    if (!rc)
+        rc = mspt_dist_sum(0, v, 2, err);
     mspt_ctx_set_grad(t->ctx, 1);
     mspt_ctx_set_training(t->ctx, 1);
-    *out = count ? sum / (double)count : NAN;
+    if (v[1] > 0)
+        *out = v[0] / v[1];
     return rc;
 }
 
@@ -553,6 +612,7 @@ static void fill_state(const trainer *t, mspt_train_state *st, double score)
     memset(st, 0, sizeof *st);
     st->epoch = t->epoch;
     st->batch = t->batch_in_epoch;
+    st->global_batch = t->s.batch_size * t->nranks;
     st->step = t->step;
     mspt_rng_get_state(t->mask_rng, st->mask_rng);
     mspt_rng_get_state(t->drop_rng, st->drop_rng);
@@ -656,14 +716,112 @@ static int restore(trainer *t, const char *resume, mspt_error *err)
     int rc = mspt_checkpoint_load(path, t->params, t->ovt, t->opt, &st, err);
     if (rc)
         return mspt_error_prefix(err, "resume");
+    /* The position in windows maps onto this run's batches, whatever the
+     * number of ranks (and batch size) of the run that saved it. */
+    long long global = t->s.batch_size * t->nranks;
+    long long windows = st.batch * (st.global_batch > 0 ? st.global_batch : global);
+    if (windows % global)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "resume: %s stopped %lld windows into epoch %lld, "
+                              "not a whole number of batches of %lld windows "
+                              "(trainer.batch_size %lld x %d ranks)", path, windows,
+                              st.epoch + 1, global, t->s.batch_size, t->nranks);
     t->epoch = st.epoch;
-    t->batch_in_epoch = st.batch;
+    t->batch_in_epoch = windows / global;
     t->step = st.step;
     mspt_rng_set_state(t->mask_rng, st.mask_rng);
     mspt_rng_set_state(t->drop_rng, st.drop_rng);
     scan_topk(t);
     printf("resumed from %s at epoch %lld, step %lld\n", path, t->epoch + 1, t->step);
     return 0;
+}
+
+/* ---- ranks ---------------------------------------------------------------- */
+
+/* Every rank starts where rank 0 does: its weights (fresh, pretrained or
+ * resumed: only rank 0 reads files), optimizer state, position and mask
+ * stream.  The ranks must also see the same windows. */
+static int share_state(trainer *t, mspt_error *err)
+{
+    if (t->nranks == 1)
+        return 0;
+    uint64_t mine[2] = {mspt_loader_windows(t->loader, MSPT_SPLIT_TRAIN),
+                        mspt_loader_windows(t->loader, MSPT_SPLIT_VAL)};
+    uint64_t first[2] = {mine[0], mine[1]};
+    mspt_dist_bcast(first, sizeof first);
+    int rc = 0;
+    if (mine[0] != first[0] || mine[1] != first[1])
+        rc = mspt_error_set(err, MSPT_ERR_CONFIG,
+                            "data: %llu training and %llu validation windows "
+                            "here, %llu and %llu on rank 0: every rank needs "
+                            "the same data", (unsigned long long)mine[0],
+                            (unsigned long long)mine[1],
+                            (unsigned long long)first[0],
+                            (unsigned long long)first[1]);
+    if ((rc = mspt_dist_agree(rc, err)))
+        return rc;
+    for (size_t i = 0; i < mspt_params_count(t->params); i++) {
+        mspt_tensor *p = mspt_params_at(t->params, i);
+        mspt_dist_bcast(p->data, p->numel * sizeof(float));
+    }
+    size_t n = t->ovt->state(t->opt, NULL, 0);
+    mspt_state_buffer *bufs = calloc(n ? n : 1, sizeof *bufs);
+    if (!bufs) /* cannot go on in step with the others */
+        mspt_dist_abort("out of memory");
+    n = t->ovt->state(t->opt, bufs, n);
+    for (size_t i = 0; i < n; i++)
+        mspt_dist_bcast(bufs[i].data, bufs[i].numel * sizeof(float));
+    free(bufs);
+    long long pos[4] = {t->epoch, t->batch_in_epoch, t->step,
+                        t->ovt->get_steps(t->opt)};
+    uint64_t rng[MSPT_RNG_STATE_WORDS];
+    mspt_rng_get_state(t->mask_rng, rng);
+    mspt_dist_bcast(pos, sizeof pos);
+    mspt_dist_bcast(rng, sizeof rng);
+    t->epoch = pos[0];
+    t->batch_in_epoch = pos[1];
+    t->step = pos[2];
+    t->ovt->set_steps(t->opt, pos[3]);
+    mspt_rng_set_state(t->mask_rng, rng);
+    return 0;
+}
+
+/* With several ranks each draws its own dropout stream, from (seed, rank,
+ * position) at every batch, so a resumed run repeats it; one rank keeps
+ * the single stream saved in checkpoints. */
+static void seed_dropout(trainer *t)
+{
+    if (t->nranks == 1)
+        return;
+    uint64_t pos = ((uint64_t)t->epoch << 32) ^ (uint64_t)t->batch_in_epoch;
+    mspt_rng_seed(t->drop_rng, ((uint64_t)t->s.seed ^ 0x64726f70ULL) +
+                                   0x9e3779b97f4a7c15ULL * (uint64_t)(t->rank + 1) +
+                                   0xbf58476d1ce4e5b9ULL * pos);
+}
+
+/* Agree on rc, and check that every rank holds rank 0's weights: they all
+ * apply the same update to the same summed gradients, so a difference is
+ * a bug (or a non-deterministic reduction), caught before it grows. */
+static int agree_weights(trainer *t, int rc, mspt_error *err)
+{
+    if (t->nranks == 1)
+        return rc;
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over 32-bit words */
+    for (size_t i = 0; i < mspt_params_count(t->params); i++) {
+        const mspt_tensor *p = mspt_params_at(t->params, i);
+        for (size_t k = 0; k < p->numel; k++) {
+            uint32_t w;
+            memcpy(&w, p->data + k, sizeof w);
+            h = (h ^ w) * 0x100000001b3ULL;
+        }
+    }
+    uint64_t h0 = h;
+    mspt_dist_bcast(&h0, sizeof h0);
+    if (!rc && h != h0)
+        rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
+                            "after step %lld the weights differ from rank 0's",
+                            t->step);
+    return mspt_dist_agree(rc, err);
 }
 
 /* ---- the loop ------------------------------------------------------------- */
@@ -687,6 +845,39 @@ static int end_of_interval(trainer *t, double *val, mspt_error *err)
     return 0;
 }
 
+/* Forward and backward of this rank's part of a batch; its loss into *lv.
+ * The loss is scaled by the rank's share of the global batch, so that the
+ * gradients summed over the ranks are those of the global batch's mean. */
+static int train_batch(trainer *t, const micro *m, double *lv, mspt_error *err)
+{
+    seed_dropout(t);
+    mspt_tensor *loss = forward(t, m->x, m->count);
+    const char *why = mspt_ctx_error(t->ctx);
+    if (!why && !isfinite(loss->data[0]))
+        why = "the loss is not finite";
+    if (!why) {
+        float scale = 1.0f / (float)t->s.accumulate;
+        if (m->count != m->total)
+            scale *= (float)m->count / (float)m->total;
+        if (mspt_backward_with(t->ctx, loss, &scale))
+            why = mspt_ctx_error(t->ctx);
+    }
+    if (!why) {
+        *lv = loss->data[0];
+        return 0;
+    }
+    char last[4300];
+    struct stat st;
+    snprintf(last, sizeof last, "%s/last.safetensors", t->ckpt_dir);
+    int have = stat(last, &st) == 0;
+    return mspt_error_set(err, MSPT_ERR_RUNTIME,
+                          "step %lld (epoch %lld, batch %lld): %s; %s%s",
+                          t->step, t->epoch + 1, t->batch_in_epoch + 1, why,
+                          have ? "the last good checkpoint is "
+                               : "no checkpoint was written yet",
+                          have ? last : "");
+}
+
 static int train_loop(trainer *t, mspt_error *err)
 {
     const settings *s = &t->s;
@@ -703,63 +894,51 @@ static int train_loop(trainer *t, mspt_error *err)
         mspt_loader_begin(t->loader, MSPT_SPLIT_TRAIN, t->epoch, (int)s->batch_size,
                           s->shuffle, s->drop_last, (size_t)s->limit_train,
                           (size_t)t->batch_in_epoch);
+        /* sums of loss × windows and windows, this rank's; epoch_total: the
+         * windows of all ranks */
         double epoch_sum = 0, log_sum = 0;
-        long long epoch_n = 0, log_n = 0, micro = 0;
-        double t_log = now(), t_epoch = t_log;
-        const float *x;
-        int B;
-        while ((B = mspt_loader_next(t->loader, &x, err)) > 0) {
-            mspt_tensor *loss = forward(t, x, B, t->mask_rng);
-            const char *why = mspt_ctx_error(t->ctx);
-            if (!why && !isfinite(loss->data[0]))
-                why = "the loss is not finite";
-            if (!why) {
-                float scale = 1.0f / (float)s->accumulate;
-                if (mspt_backward_with(t->ctx, loss, &scale))
-                    why = mspt_ctx_error(t->ctx);
+        long long epoch_n = 0, log_n = 0, epoch_total = 0, pending = 0;
+        double t_log = now(), t_epoch = t_log, lv = 0;
+        micro m;
+        /* An error of this rank (rc) is learnt by all at the next take or
+         * gradient sum, whichever comes first; all stop there. */
+        while (take(t, &rc, t->mask_rng, &m, err)) {
+            if (m.count > 0 && !(rc = train_batch(t, &m, &lv, err))) {
+                epoch_sum += lv * m.count;
+                epoch_n += m.count;
+                log_sum += lv * m.count;
+                log_n += m.count;
             }
-            if (why) {
-                char last[4300];
-                struct stat st;
-                snprintf(last, sizeof last, "%s/last.safetensors", t->ckpt_dir);
-                int have = stat(last, &st) == 0;
-                rc = mspt_error_set(err, MSPT_ERR_RUNTIME,
-                                    "step %lld (epoch %lld, batch %lld): %s; %s%s",
-                                    t->step, t->epoch + 1, t->batch_in_epoch + 1,
-                                    why, have ? "the last good checkpoint is "
-                                              : "no checkpoint was written yet",
-                                    have ? last : "");
-                done = 1;
-                break;
-            }
-            double lv = loss->data[0];
-            epoch_sum += lv * B;
-            epoch_n += B;
-            log_sum += lv * B;
-            log_n += B;
-            micro++;
+            epoch_total += m.total;
+            pending += m.total > 0;
             t->batch_in_epoch++;
             int last = (size_t)t->batch_in_epoch == epoch_batches;
-            if (micro % s->accumulate != 0 && !last)
+            if (pending == 0 || (pending < s->accumulate && !last))
                 continue;
+            pending = 0;
 
-            /* one optimizer update */
+            /* one optimizer update, on the gradients summed over the ranks */
+            if (!rc)
+                rc = set_lrs(t, err);
+            if (t->sync)
+                rc = mspt_dist_grads_sum(t->sync, rc, err);
+            if (rc)
+                break;
             if (s->clip > 0)
                 mspt_clip_grad_norm(t->params, s->clip);
-            if ((rc = set_lrs(t, err))) {
-                done = 1;
-                break;
-            }
             t->ovt->step(t->opt);
             mspt_params_zero_grad(t->params);
             t->step++;
 
             if (t->step % s->log_every == 0) {
+                double v[2] = {log_sum, (double)log_n};
+                if ((rc = mspt_dist_sum(0, v, 2, err)))
+                    break;
                 double dt = now() - t_log;
                 mspt_record r = mspt_record_empty(t->step, t->epoch);
-                r.train_loss = log_sum / (double)log_n;
+                r.train_loss = v[0] / v[1];
                 r.lr = t->groups[0].lr;
-                r.samples_per_sec = dt > 0 ? (double)log_n / dt : NAN;
+                r.samples_per_sec = dt > 0 ? v[1] / dt : NAN;
                 log_record(t, &r);
                 if (!s->bar)
                     mspt_progress_line(&t->metrics,
@@ -776,10 +955,8 @@ static int train_loop(trainer *t, mspt_error *err)
                           el > 0 ? (double)t->batch_in_epoch / el : 0);
             if (s->val_every && t->step % s->val_every == 0 && !last) {
                 double val;
-                if ((rc = end_of_interval(t, &val, err))) {
-                    done = 1;
+                if ((rc = end_of_interval(t, &val, err)))
                     break;
-                }
                 mspt_progress_line(&t->metrics, "step %lld: val_loss %.6f", t->step, val);
             }
             if (s->max_steps > 0 && t->step >= s->max_steps) {
@@ -787,23 +964,21 @@ static int train_loop(trainer *t, mspt_error *err)
                 break;
             }
         }
-        if (B < 0)
-            rc = err->status;
         if (rc)
             break;
-        if (epoch_n == 0)
+        if (epoch_total == 0)
             continue;
 
         /* end of epoch (or of the run at max_steps): validate, log, save */
-        double val;
-        if ((rc = validate(t, &val, err)))
+        double val, v[2] = {epoch_sum, (double)epoch_n};
+        if ((rc = validate(t, &val, err)) || (rc = mspt_dist_sum(0, v, 2, err)))
             break;
         mspt_record r = mspt_record_empty(t->step, t->epoch);
-        r.train_loss_epoch = epoch_sum / (double)epoch_n;
+        r.train_loss_epoch = v[0] / v[1];
         r.val_loss = val;
         log_record(t, &r);
-        if ((rc = plot_samples(t, err)))
-            break;
+        if (t->rank == 0)
+            rc = plot_samples(t, err);
         mspt_progress_line(&t->metrics, "epoch %lld: train_loss %.6f val_loss %.6f "
                            "(%.1f s)", t->epoch + 1, r.train_loss_epoch, val,
                            now() - t_epoch);
@@ -813,14 +988,15 @@ static int train_loop(trainer *t, mspt_error *err)
             t->epoch++;
             t->batch_in_epoch = 0;
         }
-        rc = save_topk(t, score, err);
-        if (!rc)
+        if (!rc && t->rank == 0)
+            rc = save_topk(t, score, err);
+        if (!rc && t->rank == 0)
             rc = save_last(t, score, err);
         if (complete) {
             t->epoch--;
             t->batch_in_epoch = epoch_batches;
         }
-        if (rc)
+        if ((rc = agree_weights(t, rc, err)))
             break;
     }
     if (!rc && t->s.csv) {
@@ -830,11 +1006,23 @@ static int train_loop(trainer *t, mspt_error *err)
     }
     double total = now() - t_start;
     double waited = mspt_loader_wait_seconds(t->loader) - waited0;
+    double skipped = (double)mspt_loader_skipped(t->loader);
+    if (!rc)
+        rc = mspt_dist_sum(0, &skipped, 1, err);
+    char ranks[160] = "";
+    if (t->sync) {
+        long long calls;
+        double slow, sync = mspt_dist_grads_seconds(t->sync, &slow, &calls);
+        double per = calls ? 1e3 / (double)calls : 0;
+        snprintf(ranks, sizeof ranks, "; %d ranks, gradient allreduce %.1f ms per "
+                 "update (%d buckets) after %.1f ms waiting for the slowest rank",
+                 t->nranks, sync * per, mspt_dist_grads_buckets(t->sync), slow * per);
+    }
     if (total > 0)
         mspt_progress_line(&t->metrics, "done: %lld updates in %.1f s; waited for "
-                           "data %.1f%% of the time; %zu non-finite windows skipped",
-                           t->step, total, 100.0 * waited / total,
-                           mspt_loader_skipped(t->loader));
+                           "data %.1f%% of the time; %.0f non-finite windows "
+                           "skipped%s", t->step, total, 100.0 * waited / total,
+                           skipped, ranks);
     return rc;
 }
 
@@ -845,13 +1033,15 @@ int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
     if (!t)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
     t->x = x;
+    t->rank = mspt_dist_rank();
+    t->nranks = mspt_dist_size();
     snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir);
     if (!resume && key(t, "resume")->type == MSPT_NODE_STRING)
         resume = key(t, "resume")->s;
     int rc = read_settings(t, err);
     if (!rc)
         rc = setup(t, err);
-    if (!rc)
+    if (!rc && t->rank == 0) /* the others receive what it reads */
         rc = restore(t, resume, err);
     if (!rc) /* resuming drops the rows the stopped run wrote after its save */
         rc = mspt_metrics_open(&t->metrics, run_dir, resume ? t->step : -1,
@@ -862,6 +1052,9 @@ int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
         t->tb = mspt_tb_open(tb, err);
         rc = t->tb ? 0 : err->status;
     }
+    rc = mspt_dist_agree(rc, err);
+    if (!rc)
+        rc = share_state(t, err);
     if (!rc) {
         printf("model: %zu parameters; %zu training and %zu validation windows "
                "of %d x %d\n", mspt_params_numel(t->params),
