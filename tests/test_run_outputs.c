@@ -35,6 +35,8 @@ static const char *exp_lua =
     "  plots = { samples = { 0, 5 }, width = 400, height = 200 },\n"
     "}\n";
 
+static mspt_error last_err; /* of the last train() */
+
 static int train(const char *run, const char *const *ov, size_t n)
 {
     char path[128], run_dir[128];
@@ -47,6 +49,7 @@ static int train(const char *run, const char *const *ov, size_t n)
         rc = mspt_train(&x, run_dir, NULL, &err);
     if (rc)
         diag("%s", err.msg);
+    last_err = err;
     mspt_experiment_free(&x);
     return rc;
 }
@@ -184,6 +187,15 @@ int main(void)
     const char *tb_only[] = {"logger=[tensorboard]"};
     ok(train("tb", tb_only, 1) == 0 && !exists("tb", "metrics.csv") && exists("tb", "tb"),
        "logger = {\"tensorboard\"}: no metrics.csv");
+    const char *far[] = {"plots.samples=[0, 9]"}; /* 8 validation windows */
+    ok(train("far", far, 1) == MSPT_ERR_CONFIG &&
+           strstr(last_err.msg, "plots.samples[2]: window 9, but the validation "
+                                "split has 8 windows"),
+       "a plot sample past the validation split is refused before training");
+    const char *nochan[] = {"plots.channels=[3]"};
+    ok(train("nochan", nochan, 1) == MSPT_ERR_CONFIG &&
+           strstr(last_err.msg, "plots.channels[1]: channel 3, but windows have 3 channels"),
+       "a plot channel the windows lack is refused");
     const char *bad[] = {"logger=[wandb]"};
     mspt_error err = {0};
     snprintf(path, sizeof path, "%s/exp.lua", dir);

@@ -283,6 +283,35 @@ static int set_lrs(trainer *t, mspt_error *err)
     return 0;
 }
 
+/* plots.samples and plots.channels must name windows and channels that
+ * exist (checked once the data is known, before training). */
+static int check_plots(const trainer *t, mspt_error *err)
+{
+    const settings *s = &t->s;
+    size_t nval = mspt_loader_windows(t->loader, MSPT_SPLIT_VAL);
+    if (nval == 0) /* no validation split: nothing is plotted */
+        return 0;
+    if ((long long)s->plot_samples->n > s->batch_size || s->plot_samples->n > 64)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "plots.samples: %zu samples, at most "
+                              "trainer.batch_size (%lld) and 64",
+                              s->plot_samples->n, s->batch_size);
+    for (size_t i = 0; i < s->plot_samples->n; i++)
+        if ((size_t)s->plot_samples->items[i]->i >= nval)
+            return mspt_error_set(err, MSPT_ERR_CONFIG,
+                                  "plots.samples[%zu]: window %lld, but the "
+                                  "validation split has %zu windows", i + 1,
+                                  s->plot_samples->items[i]->i, nval);
+    for (size_t i = 0; i < s->plot_channels->n; i++) {
+        long long ch = s->plot_channels->items[i]->i;
+        if (ch < 0 || ch >= t->C)
+            return mspt_error_set(err, MSPT_ERR_CONFIG,
+                                  "plots.channels[%zu]: channel %lld, but "
+                                  "windows have %d channels", i + 1, ch, t->C);
+    }
+    return 0;
+}
+
 static int setup(trainer *t, mspt_error *err)
 {
     mspt_experiment *x = t->x;
@@ -314,6 +343,10 @@ static int setup(trainer *t, mspt_error *err)
     }
     mspt_loader_set_shard(t->loader, t->rank, t->nranks);
     mspt_loader_shape(t->loader, &t->C, &t->T);
+    if ((rc = check_plots(t, err))) {
+        mspt_rng_free(init_rng);
+        return rc;
+    }
 
     /* model: built from the run's seed, then checked against the data */
     t->enc = x->model.c->vtable;
@@ -508,10 +541,10 @@ static int plot_samples(trainer *t, mspt_error *err)
     size_t win = (size_t)t->C * t->T;
     int B = 0;
     long long idx[64];
-    for (size_t i = 0; i < s->plot_samples->n && B < 64; i++)
-        if ((size_t)s->plot_samples->items[i]->i < nval &&
-            B < s->batch_size)
-            idx[B++] = s->plot_samples->items[i]->i;
+    if (nval == 0) /* check_plots vetted the indices against the split */
+        return 0;
+    for (size_t i = 0; i < s->plot_samples->n; i++)
+        idx[B++] = s->plot_samples->items[i]->i;
     if (B == 0)
         return 0;
     float *x = malloc((size_t)B * win * sizeof(float));
@@ -540,8 +573,6 @@ static int plot_samples(trainer *t, mspt_error *err)
     for (int b = 0; b < B && !rc; b++)
         for (size_t c = 0; c < s->plot_channels->n && !rc; c++) {
             int ch = (int)s->plot_channels->items[c]->i;
-            if (ch < 0 || ch >= t->C)
-                continue;
             size_t off = (size_t)b * win + (size_t)ch * t->T;
             mspt_plot_trace tr = {t->target + off, recon->data + off, t->mask + off,
                                   t->T, 0.0, t->epoch + 1, idx[b], ch};
