@@ -291,11 +291,6 @@ static int check_plots(const trainer *t, mspt_error *err)
     size_t nval = mspt_loader_windows(t->loader, MSPT_SPLIT_VAL);
     if (nval == 0) /* no validation split: nothing is plotted */
         return 0;
-    if ((long long)s->plot_samples->n > s->batch_size || s->plot_samples->n > 64)
-        return mspt_error_set(err, MSPT_ERR_CONFIG,
-                              "plots.samples: %zu samples, at most "
-                              "trainer.batch_size (%lld) and 64",
-                              s->plot_samples->n, s->batch_size);
     for (size_t i = 0; i < s->plot_samples->n; i++)
         if ((size_t)s->plot_samples->items[i]->i >= nval)
             return mspt_error_set(err, MSPT_ERR_CONFIG,
@@ -537,45 +532,36 @@ static void log_record(trainer *t, const mspt_record *r)
 static int plot_samples(trainer *t, mspt_error *err)
 {
     const settings *s = &t->s;
-    size_t nval = mspt_loader_windows(t->loader, MSPT_SPLIT_VAL);
+    if (mspt_loader_windows(t->loader, MSPT_SPLIT_VAL) == 0 || s->plot_samples->n == 0)
+        return 0; /* check_plots vetted the indices against the split */
     size_t win = (size_t)t->C * t->T;
-    int B = 0;
-    long long idx[64];
-    if (nval == 0) /* check_plots vetted the indices against the split */
-        return 0;
-    for (size_t i = 0; i < s->plot_samples->n; i++)
-        idx[B++] = s->plot_samples->items[i]->i;
-    if (B == 0)
-        return 0;
-    float *x = malloc((size_t)B * win * sizeof(float));
+    float *x = malloc(win * sizeof(float));
     if (!x)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory for plots");
-    int rc = 0;
-    for (int b = 0; b < B && !rc; b++)
-        rc = mspt_loader_read(t->loader, MSPT_SPLIT_VAL, (size_t)idx[b],
-                              x + (size_t)b * win, err);
-    if (rc) {
-        free(x);
-        return rc;
-    }
-    mspt_rng_seed(t->val_rng, (uint64_t)s->seed ^ 0x706c6fULL); /* same masks */
-    make_masks(t, t->val_rng, B, 0);
-    mspt_ctx_set_grad(t->ctx, 0);
-    mspt_ctx_set_training(t->ctx, 0);
-    mspt_tensor *loss = forward(t, x, B);
-    mspt_tensor *recon = loss ? t->last_recon : NULL;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/plots", t->run_dir);
-    if (!recon)
-        rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "plots: %s", mspt_ctx_error(t->ctx));
-    else
-        rc = mspt_make_dirs(dir, err);
-    for (int b = 0; b < B && !rc; b++)
+    int rc = mspt_make_dirs(dir, err);
+    mspt_rng_seed(t->val_rng, (uint64_t)s->seed ^ 0x706c6fULL); /* same masks */
+    mspt_ctx_set_grad(t->ctx, 0);
+    mspt_ctx_set_training(t->ctx, 0);
+    /* one window at a time: any number of samples, whatever the batch size */
+    for (size_t k = 0; k < s->plot_samples->n && !rc; k++) {
+        long long idx = s->plot_samples->items[k]->i;
+        rc = mspt_loader_read(t->loader, MSPT_SPLIT_VAL, (size_t)idx, x, err);
+        if (rc)
+            break;
+        make_masks(t, t->val_rng, 1, 0);
+        mspt_tensor *loss = forward(t, x, 1);
+        mspt_tensor *recon = loss ? t->last_recon : NULL;
+        if (!recon) {
+            rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "plots: %s", mspt_ctx_error(t->ctx));
+            break;
+        }
         for (size_t c = 0; c < s->plot_channels->n && !rc; c++) {
             int ch = (int)s->plot_channels->items[c]->i;
-            size_t off = (size_t)b * win + (size_t)ch * t->T;
+            size_t off = (size_t)ch * t->T;
             mspt_plot_trace tr = {t->target + off, recon->data + off, t->mask + off,
-                                  t->T, 0.0, t->epoch + 1, idx[b], ch};
+                                  t->T, 0.0, t->epoch + 1, idx, ch};
             unsigned char *png = NULL;
             size_t len = 0;
             rc = mspt_plot_reconstruction(&tr, s->plot_w, s->plot_h, &png, &len, err);
@@ -584,16 +570,17 @@ static int plot_samples(trainer *t, mspt_error *err)
             char path[4400], tag[64];
             if (s->plot_channels->n == 1)
                 snprintf(path, sizeof path, "%s/epoch_%03lld_sample_%lld.png", dir,
-                         t->epoch + 1, idx[b]);
+                         t->epoch + 1, idx);
             else
                 snprintf(path, sizeof path, "%s/epoch_%03lld_sample_%lld_ch_%d.png",
-                         dir, t->epoch + 1, idx[b], ch);
-            snprintf(tag, sizeof tag, "reconstruction/sample_%lld_ch_%d", idx[b], ch);
+                         dir, t->epoch + 1, idx, ch);
+            snprintf(tag, sizeof tag, "reconstruction/sample_%lld_ch_%d", idx, ch);
             rc = mspt_png_save(path, png, len, err);
             if (!rc)
                 mspt_tb_image(t->tb, tag, t->step, 0, png, len, s->plot_w, s->plot_h, 4);
             free(png);
         }
+    }
     mspt_ctx_set_grad(t->ctx, 1);
     mspt_ctx_set_training(t->ctx, 1);
     free(x);
