@@ -379,13 +379,15 @@ static void parity(void)
 
 /* ---- mspt_gemm directly ----------------------------------------------------- */
 
-/* Sub-matrices with padded leading dims, alpha/beta, all transposes, and a
- * size large enough to be split over threads. */
+/* Sub-matrices with padded leading dims, alpha/beta, all transposes, and
+ * sizes large enough to be cut over threads: by rows (300×290) and by
+ * columns (40×333, whose column cut does not fall on a multiple of 16). */
 static void gemm_direct(void)
 {
-    int sizes[][3] = {{1, 1, 1}, {1, 9, 4}, {7, 1, 5}, {13, 11, 17}, {300, 290, 310}};
+    int sizes[][3] = {{1, 1, 1},      {1, 9, 4},      {7, 1, 5},
+                      {13, 11, 17},   {300, 290, 310}, {40, 333, 500}};
     mspt_rng *rng = mspt_rng_new(7);
-    for (int z = 0; z < 5; z++) {
+    for (int z = 0; z < 6; z++) {
         int M = sizes[z][0], N = sizes[z][1], K = sizes[z][2];
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -590,7 +592,10 @@ static void threads_and_kernel(void)
     mspt_set_threads(0);
     ok(mspt_get_threads() == n0, "set_threads(0) restores the default");
     ok(mspt_gemm_threads(64, 64, 64) == 1, "a 64³ GEMM is not split");
-    ok(mspt_gemm_threads(64, 64, 4096) == 1, "a 64×64 output is not split");
+    ok(mspt_gemm_threads(40, 40, 1 << 20) == 1,
+       "a 40×40 output is not split, however long K");
+    ok(mspt_gemm_threads(256, 256, 4096) == n0,
+       "a 256×256×4096 GEMM is cut over every thread");
     ok(mspt_gemm_threads(1024, 1024, 1024) == n0, "a 1024³ GEMM uses every thread");
     const char *k = mspt_blas_kernel();
     ok(k && *k, "BLIS kernel reported: %s", k ? k : "(null)");

@@ -71,7 +71,8 @@ static int version(void)
 {
     printf("mspt %s\n", MSPT_VERSION);
     printf("plugin ABI: %d\n", MSPT_ABI_VERSION);
-    printf("BLAS: BLIS, kernel %s\n", mspt_blas_kernel());
+    printf("BLAS: BLIS, kernel %s, %s\n", mspt_blas_kernel(),
+           mspt_blas_threading());
     printf("threads: %d\n", mspt_get_threads());
     printf("features:");
 #ifdef HAVE_HDF5

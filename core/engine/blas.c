@@ -3,7 +3,7 @@
  * Row-major C (M, N) = alpha · op(A) · op(B) + beta · C is handed to
  * bli_sgemm_ex with explicit (row, column) strides: a transposed operand is
  * the same memory read with its strides swapped, so nothing is copied.
- * Threads come from a per-call rntm_t, never from BLIS's global state.
+ * Threads: see the GEMM section below.
  *
  * Kernel selection.  Debian's BLIS 0.9.0 carries the skx (AVX-512) kernels
  * but its CPU check only takes them on models it knows to have two FMA
@@ -28,44 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "gemm.h"
-
-/* ---- threads ---------------------------------------------------------- */
-
-/* A GEMM is split over threads only when M·N·K ≥ 2^23 (≈ 203³) and
- * M·N ≥ 2^14.  Measured with skx kernels on this machine class (2 cores,
- * BLIS 0.9.0), 2 threads vs 1: 64³ 0.8×, 128³ 0.94×, 160³ 1.16×, 192³
- * 1.14–1.19×, 256³ 1.5×, 512³ 1.75×; 64×64×1024 1.0× (BLIS does not split
- * K).  Small splits also stall badly when the other core is busy (the lead
- * saw 128³ run ~35× slower on 2 threads). */
-#define GEMM_SPLIT_MNK (1.0 * (1 << 23))
-#define GEMM_SPLIT_MN (1.0 * (1 << 14))
-
-static int g_threads;
-
-static int default_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_procs(); /* respects the CPU affinity mask */
-#else
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-#endif
-}
-
-void mspt_set_threads(int n) { g_threads = n > 0 ? n : default_threads(); }
-
-int mspt_get_threads(void)
-{
-    if (g_threads <= 0)
-        g_threads = default_threads();
-    return g_threads;
-}
 
 /* ---- kernel selection --------------------------------------------------- */
 
@@ -228,17 +195,99 @@ const char *mspt_blas_kernel(void)
     return bli_arch_string(bli_arch_query_id());
 }
 
+const char *mspt_blas_threading(void)
+{
+    return bli_info_get_enable_openmp()     ? "BLIS OpenMP"
+           : bli_info_get_enable_pthreads() ? "BLIS pthreads"
+                                            : "serial BLIS, cut by mspt";
+}
+
 /* ---- GEMM ------------------------------------------------------------- */
+
+/* Threads.  mspt links BLIS's serial flavour when it can (configure.ac)
+ * and spreads a large GEMM over its threads itself: C is cut into one block
+ * of rows (or of columns) per thread and each thread runs a single-threaded
+ * bli_sgemm on its block.  No team is opened for a GEMM that runs on one
+ * thread — BLIS's OpenMP flavour opens one for every call, and libgomp
+ * allocates each (a training step must make no heap allocation) — and the
+ * threads share nothing, so no BLIS barriers stall a thread behind a
+ * descheduled partner.  What the cut costs: each thread packs the whole of
+ * the uncut operand (K·N when rows are cut), against (M/nt)·N·K
+ * multiply-adds of its own, so the longer side of C is cut.  With a
+ * threaded BLIS (a user's build) the threads are handed to BLIS instead.
+ *
+ * A GEMM is split only when M·N·K ≥ 2^21 and the cut side has at least
+ * 2·BLOCK_ALIGN per thread.  Measured with skx kernels on 2 cores
+ * (bench_engine's "split or not" table), cut vs 1 thread: 64³ 0.93×, 96³
+ * 0.85×, 128³ 1.24×, 192³ 1.42×, 256³ 1.73×, 512³ 2.1×; 64×64×1024 1.28×,
+ * 64×64×4096 1.53× (BLIS's own threading gave 1.0× there: it does not cut
+ * K, and its threads meet at barriers). */
+#define GEMM_SPLIT_MNK (1.0 * (1 << 21))
+#define BLOCK_ALIGN 16 /* cuts fall on a multiple of this (micro-tiles) */
+
+static int blis_threaded(void)
+{
+    static int v = -1;
+    if (v < 0)
+        v = bli_info_get_enable_threading() ? 1 : 0;
+    return v;
+}
 
 int mspt_gemm_threads(int M, int N, int K)
 {
     double mn = (double)M * N;
+    int nt = mspt_get_threads();
 #ifdef _OPENMP
-    if (omp_in_parallel())
+    if (omp_get_level() > 0)
         return 1;
 #endif
-    return mn * K >= GEMM_SPLIT_MNK && mn >= GEMM_SPLIT_MN ? mspt_get_threads()
-                                                           : 1;
+    int longer = M > N ? M : N;
+    if (nt <= 1 || mn * K < GEMM_SPLIT_MNK || longer < 2 * BLOCK_ALIGN * nt)
+        return 1;
+    return nt;
+}
+
+/* One BLIS call: C (M, N) with strides (rsc, 1) from op(A) (M, K) with
+ * strides (rsa, csa) and op(B) (K, N) with (rsb, csb). */
+static void sgemm(int M, int N, int K, float alpha, const float *A, inc_t rsa,
+                  inc_t csa, const float *B, inc_t rsb, inc_t csb, float beta,
+                  float *C, inc_t rsc, int threads)
+{
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(threads, &rntm);
+    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &alpha,
+                 (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C, rsc, 1,
+                 NULL, &rntm);
+}
+
+typedef struct {
+    int M, N, K, cut_rows;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    inc_t rsa, csa, rsb, csb, ldc;
+} gemm_job;
+
+/* Block t of nt: rows [i0, i1) of C (and of op(A)), or columns [i0, i1) of
+ * C (and of op(B)); cuts rounded to BLOCK_ALIGN. */
+static void gemm_block(void *arg, int t, int nt)
+{
+    const gemm_job *g = arg;
+    int len = g->cut_rows ? g->M : g->N;
+    int per = (len + nt - 1) / nt;
+    per = (per + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
+    int i0 = t * per, i1 = i0 + per < len ? i0 + per : len;
+    if (i1 <= i0)
+        return;
+    if (g->cut_rows)
+        sgemm(i1 - i0, g->N, g->K, g->alpha, g->A + (size_t)i0 * g->rsa,
+              g->rsa, g->csa, g->B, g->rsb, g->csb, g->beta,
+              g->C + (size_t)i0 * g->ldc, g->ldc, 1);
+    else
+        sgemm(g->M, i1 - i0, g->K, g->alpha, g->A, g->rsa, g->csa,
+              g->B + (size_t)i0 * g->csb, g->rsb, g->csb, g->beta, g->C + i0,
+              g->ldc, 1);
 }
 
 void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
@@ -260,10 +309,12 @@ void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     inc_t rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
     if (threads <= 0)
         threads = mspt_gemm_threads(M, N, K);
-    rntm_t rntm;
-    bli_rntm_init(&rntm);
-    bli_rntm_set_num_threads(threads, &rntm);
-    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &alpha,
-                 (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C, ldc, 1,
-                 NULL, &rntm);
+    if (threads <= 1 || blis_threaded()) {
+        sgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, threads);
+        return;
+    }
+    gemm_job g = {M, N, K, M >= N, alpha, beta, A, B, C, rsa, csa, rsb, csb,
+                  ldc};
+    /* work ≥ MSPT_PAR_MIN: the split is decided here, not by the size */
+    mspt_parallel(MSPT_PAR_MIN, gemm_block, &g);
 }

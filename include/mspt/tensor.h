@@ -169,6 +169,27 @@ void mspt_set_threads(int n);
 int mspt_get_threads(void);
 /* Name of the BLIS kernel set in use ("skx", "haswell", "generic", ...). */
 const char *mspt_blas_kernel(void);
+/* How GEMMs are threaded: "serial BLIS, cut by mspt" (BLIS's serial
+ * flavour, mspt's own split) or "BLIS OpenMP" / "BLIS pthreads". */
+const char *mspt_blas_threading(void);
+
+/* Elements below which a loop runs on one thread: forking costs more. */
+#define MSPT_PAR_MIN 32768
+/* Runs fn(arg, t, nt) once for each t in [0, nt): on the engine's threads,
+ * nt = mspt_get_threads(), when work >= MSPT_PAR_MIN; otherwise nt = 1 and
+ * fn runs inline on the caller, as it does when called from inside a
+ * parallel region.  No OpenMP region is ever opened for one thread (libgomp
+ * allocates a thread team for each such region; a training step must make
+ * no heap allocation), and nt depends only on `work` and the thread count,
+ * so blocks cut from (t, nt) give bit-identical results run to run. */
+void mspt_parallel(size_t work, void (*fn)(void *arg, int t, int nt),
+                   void *arg);
+/* [*i0, *i1): block t of [0, n) cut in nt contiguous blocks. */
+static inline void mspt_block(size_t n, int t, int nt, size_t *i0, size_t *i1)
+{
+    *i0 = n * (size_t)t / (size_t)nt;
+    *i1 = n * (size_t)(t + 1) / (size_t)nt;
+}
 
 #ifdef __cplusplus
 }
