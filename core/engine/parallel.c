@@ -25,12 +25,24 @@ static int default_threads(void)
 #endif
 }
 
-void mspt_set_threads(int n) { g_threads = n > 0 ? n : default_threads(); }
+/* Never more than OpenMP's thread limit (OMP_THREAD_LIMIT): a region
+ * asked for more would get fewer, and with one thread libgomp allocates. */
+static int limited(int n)
+{
+#ifdef _OPENMP
+    int lim = omp_get_thread_limit();
+    if (lim > 0 && n > lim)
+        return lim;
+#endif
+    return n;
+}
+
+void mspt_set_threads(int n) { g_threads = limited(n > 0 ? n : default_threads()); }
 
 int mspt_get_threads(void)
 {
     if (g_threads <= 0)
-        g_threads = default_threads();
+        g_threads = limited(default_threads());
     return g_threads;
 }
 

@@ -15,8 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#define PAR_MIN 32768 /* below this many elements, fork/join costs more */
-
+/* Kernels below run on a range of n elements (one thread's block). */
 typedef void (*unary_kernel)(float *y, const float *x, size_t n);
 /* gx (n) += dy/dx · gy (n); x is the op's input, y its output. */
 typedef void (*unary_grad_kernel)(float *gx, const float *x, const float *y,
@@ -109,7 +108,7 @@ static inline float log1p_unit(float e)
 
 static void gelu_forward(float *restrict y, const float *restrict x, size_t n)
 {
-#pragma omp parallel for simd num_threads(mspt_get_threads()) schedule(static) if (parallel: n > PAR_MIN)
+#pragma omp simd
     for (size_t i = 0; i < n; i++)
         y[i] = 0.5f * x[i] * (1.0f + erf_as(x[i] * (float)M_SQRT1_2));
 }
@@ -121,7 +120,7 @@ static void gelu_backward(float *restrict gx, const float *restrict x,
 {
     (void)y;
     const float inv_sqrt_2pi = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
-#pragma omp parallel for simd num_threads(mspt_get_threads()) schedule(static) if (parallel: n > PAR_MIN)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float cdf = 0.5f * (1.0f + erf_as(x[i] * (float)M_SQRT1_2));
         float pdf = exp_negabs(0.5f * x[i] * x[i]) * inv_sqrt_2pi;
@@ -133,7 +132,7 @@ static void gelu_backward(float *restrict gx, const float *restrict x,
 
 static void silu_forward(float *restrict y, const float *restrict x, size_t n)
 {
-#pragma omp parallel for simd num_threads(mspt_get_threads()) schedule(static) if (parallel: n > PAR_MIN)
+#pragma omp simd
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] * sigmoid(x[i]);
 }
@@ -144,7 +143,7 @@ static void silu_backward(float *restrict gx, const float *restrict x,
                           size_t n)
 {
     (void)y;
-#pragma omp parallel for simd num_threads(mspt_get_threads()) schedule(static) if (parallel: n > PAR_MIN)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float s = sigmoid(x[i]);
         gx[i] += gy[i] * s * (1.0f + x[i] * (1.0f - s));
@@ -159,7 +158,7 @@ static void silu_backward(float *restrict gx, const float *restrict x,
 static void softplus_forward(float *restrict y, const float *restrict x,
                              size_t n)
 {
-#pragma omp parallel for simd num_threads(mspt_get_threads()) schedule(static) if (parallel: n > PAR_MIN)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float pos = float_of(bits_of(x[i]) >> 31 ? 0u : bits_of(x[i]));
         y[i] = pos + log1p_unit(exp_negabs(x[i]));
@@ -172,7 +171,7 @@ static void softplus_backward(float *restrict gx, const float *restrict x,
                               const float *restrict gy, size_t n)
 {
     (void)y;
-#pragma omp parallel for simd num_threads(mspt_get_threads()) schedule(static) if (parallel: n > PAR_MIN)
+#pragma omp simd
     for (size_t i = 0; i < n; i++)
         gx[i] += gy[i] * sigmoid(x[i]);
 }
@@ -181,7 +180,6 @@ static void softplus_backward(float *restrict gx, const float *restrict x,
 
 static void exp_forward(float *y, const float *x, size_t n)
 {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         y[i] = expf(x[i]);
 }
@@ -191,12 +189,36 @@ static void exp_backward(float *gx, const float *x, const float *y,
                          const float *gy, size_t n)
 {
     (void)x;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         gx[i] += gy[i] * y[i];
 }
 
 /* ---- shared op wrapper -------------------------------------------------- */
+
+/* One call of a kernel over y, x, gy, gx (n), cut in blocks per thread. */
+typedef struct {
+    float *y, *gx;
+    const float *x, *gy;
+    size_t n;
+    unary_kernel fwd;
+    unary_grad_kernel grad;
+} unary_args;
+
+static void unary_fwd_block(void *arg, int t, int nt)
+{
+    unary_args *a = arg;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    a->fwd(a->y + i0, a->x + i0, i1 - i0);
+}
+
+static void unary_grad_block(void *arg, int t, int nt)
+{
+    unary_args *a = arg;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    a->grad(a->gx + i0, a->x + i0, a->y + i0, a->gy + i0, i1 - i0);
+}
 
 static void unary_backward(mspt_ctx *ctx, void *saved)
 {
@@ -204,8 +226,11 @@ static void unary_backward(mspt_ctx *ctx, void *saved)
     if (!s->y->grad)
         return; /* output unused by the loss */
     float *gx = mspt_grad(ctx, s->x);
-    if (gx)
-        s->grad(gx, s->x->data, s->y->data, s->y->grad, s->x->numel);
+    if (!gx)
+        return;
+    unary_args a = {.y = s->y->data, .gx = gx, .x = s->x->data,
+                    .gy = s->y->grad, .n = s->x->numel, .grad = s->grad};
+    mspt_parallel(a.n, unary_grad_block, &a);
 }
 
 static mspt_tensor *unary(mspt_ctx *ctx, mspt_tensor *x, unary_kernel fwd,
@@ -217,7 +242,8 @@ static mspt_tensor *unary(mspt_ctx *ctx, mspt_tensor *x, unary_kernel fwd,
                                     mspt_needs_grad(ctx, x));
     if (!y)
         return NULL;
-    fwd(y->data, x->data, x->numel);
+    unary_args a = {.y = y->data, .x = x->data, .n = x->numel, .fwd = fwd};
+    mspt_parallel(a.n, unary_fwd_block, &a);
     if (y->requires_grad) {
         unary_saved *s = mspt_ctx_alloc(ctx, sizeof *s);
         if (!s)

@@ -18,11 +18,6 @@
 
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static int omp_get_thread_num(void) { return 0; }
-#endif
 
 #include "engine/gemm.h"
 #include "fused_simd.h"
@@ -169,30 +164,76 @@ static void attn_bwd_head(const float *Q, const float *K, const float *V,
     }
 }
 
+/* What the forward and backward blocks share. */
+typedef struct {
+    const attn_saved *s;
+    float *scr;         /* per block: `per` floats */
+    size_t per;
+    int BH, N, hd, br, nqb;
+    float *dO, *dq, *dk, *dv; /* backward */
+} attn_args;
+
+/* Work measure: split whenever there are two jobs (each at least a block of
+ * queries against all keys), as the op always did. */
+static size_t jobs_work(int jobs)
+{
+    return jobs > 1 ? MSPT_PAR_MIN : 0;
+}
+
+/* Forward jobs (b·h, query block) of block t. */
+static void attn_fwd_jobs(void *arg, int t, int nt)
+{
+    const attn_args *a = arg;
+    const attn_saved *s = a->s;
+    int N = a->N, hd = a->hd, br = a->br, nqb = a->nqb;
+    size_t head = (size_t)N * hd, j0, j1;
+    float *S = a->scr + (size_t)t * a->per;
+    mspt_block((size_t)a->BH * nqb, t, nt, &j0, &j1);
+    for (size_t job = j0; job < j1; job++) {
+        int bh = (int)job / nqb, i0 = (int)job % nqb * br;
+        int m = N - i0 < br ? N - i0 : br;
+        size_t o0 = (size_t)bh * head, oi = o0 + (size_t)i0 * hd;
+        attn_fwd_block(s->q->data + oi, s->k->data + o0, s->v->data + o0,
+                       s->o->data + oi, s->lse + (size_t)bh * N + i0, m, N,
+                       hd, s->scale, S, S + ATT_BR * ATT_BC,
+                       S + ATT_BR * ATT_BC + ATT_BR);
+    }
+}
+
+/* Backward of the heads of block t. */
+static void attn_bwd_heads(void *arg, int t, int nt)
+{
+    const attn_args *a = arg;
+    const attn_saved *s = a->s;
+    int N = a->N, hd = a->hd;
+    size_t head = (size_t)N * hd, h0, h1;
+    float *S = a->scr + (size_t)t * a->per;
+    mspt_block((size_t)a->BH, t, nt, &h0, &h1);
+    for (size_t bh = h0; bh < h1; bh++) {
+        size_t o = bh * head;
+        attn_bwd_head(s->q->data + o, s->k->data + o, s->v->data + o,
+                      s->o->data + o, a->dO + o, s->lse + bh * N,
+                      a->dq ? a->dq + o : NULL, a->dk ? a->dk + o : NULL,
+                      a->dv ? a->dv + o : NULL, N, hd, s->scale, S,
+                      S + ATT_BR * ATT_BC, S + 2 * ATT_BR * ATT_BC);
+    }
+}
+
 static void attn_backward_fn(mspt_ctx *ctx, void *p)
 {
     attn_saved *s = p;
-    int BH = s->q->shape[0] * s->q->shape[1];
-    int N = s->q->shape[2], hd = s->q->shape[3];
-    float *dO = mspt_grad(ctx, s->o);
-    float *dq = mspt_grad(ctx, s->q), *dk = mspt_grad(ctx, s->k);
-    float *dv = mspt_grad(ctx, s->v);
-    int nth = mspt_get_threads();
-    size_t per = 2 * ATT_BR * ATT_BC + (size_t)N;
-    float *scr = mspt_ctx_alloc(ctx, (size_t)nth * per * sizeof(float));
-    if (!dO || !scr)
+    attn_args a = {.s = s, .BH = s->q->shape[0] * s->q->shape[1],
+                   .N = s->q->shape[2], .hd = s->q->shape[3]};
+    a.dO = mspt_grad(ctx, s->o);
+    a.dq = mspt_grad(ctx, s->q);
+    a.dk = mspt_grad(ctx, s->k);
+    a.dv = mspt_grad(ctx, s->v);
+    a.per = 2 * ATT_BR * ATT_BC + (size_t)a.N;
+    a.scr = mspt_ctx_alloc(ctx, (size_t)mspt_get_threads() * a.per *
+                                    sizeof(float));
+    if (!a.dO || !a.scr)
         return;
-    size_t head = (size_t)N * hd;
-#pragma omp parallel for num_threads(nth) schedule(static)
-    for (int bh = 0; bh < BH; bh++) {
-        float *S = scr + (size_t)omp_get_thread_num() * per;
-        size_t o = (size_t)bh * head;
-        attn_bwd_head(s->q->data + o, s->k->data + o, s->v->data + o,
-                      s->o->data + o, dO + o, s->lse + (size_t)bh * N,
-                      dq ? dq + o : NULL, dk ? dk + o : NULL,
-                      dv ? dv + o : NULL, N, hd, s->scale, S,
-                      S + ATT_BR * ATT_BC, S + 2 * ATT_BR * ATT_BC);
-    }
+    mspt_parallel(jobs_work(a.BH), attn_bwd_heads, &a);
 }
 
 mspt_tensor *mspt_attention(mspt_ctx *ctx, mspt_tensor *q, mspt_tensor *k,
@@ -216,29 +257,22 @@ mspt_tensor *mspt_attention(mspt_ctx *ctx, mspt_tensor *q, mspt_tensor *k,
     int needs = mspt_needs_grad(ctx, q) || mspt_needs_grad(ctx, k) ||
                 mspt_needs_grad(ctx, v);
     mspt_tensor *o = mspt_op_output(ctx, 4, q->shape, needs);
-    int nth = mspt_get_threads();
-    size_t per = ATT_BR * ATT_BC + 2 * ATT_BR;
-    float *scr = mspt_ctx_alloc(ctx, (size_t)nth * per * sizeof(float));
+    size_t per = ATT_BR * ATT_BC + 2 * ATT_BR; /* per block: S, mrow, lrow */
+    float *scr = mspt_ctx_alloc(ctx, (size_t)mspt_get_threads() * per *
+                                         sizeof(float));
     float *lse = mspt_ctx_alloc(ctx, ((size_t)BH * N + 1) * sizeof(float));
     if (!o || !scr || !lse)
         return NULL;
-    int br = block_len(N, ATT_BR), nqb = (N + br - 1) / br;
-    size_t head = (size_t)N * hd;
-#pragma omp parallel for num_threads(nth) schedule(static)
-    for (int job = 0; job < BH * nqb; job++) {
-        int bh = job / nqb, i0 = (job % nqb) * br;
-        int m = N - i0 < br ? N - i0 : br;
-        float *S = scr + (size_t)omp_get_thread_num() * per;
-        size_t o0 = (size_t)bh * head, oi = o0 + (size_t)i0 * hd;
-        attn_fwd_block(q->data + oi, k->data + o0, v->data + o0, o->data + oi,
-                       lse + (size_t)bh * N + i0, m, N, hd, scale, S,
-                       S + ATT_BR * ATT_BC, S + ATT_BR * ATT_BC + ATT_BR);
-    }
+    attn_saved sv = {q, k, v, o, lse, scale};
+    attn_args a = {.s = &sv, .scr = scr, .per = per, .BH = BH, .N = N,
+                   .hd = hd, .br = block_len(N, ATT_BR)};
+    a.nqb = (N + a.br - 1) / a.br;
+    mspt_parallel(jobs_work(BH * a.nqb), attn_fwd_jobs, &a);
     if (o->requires_grad) {
         attn_saved *s = mspt_ctx_alloc(ctx, sizeof *s);
         if (!s)
             return NULL;
-        *s = (attn_saved){q, k, v, o, lse, scale};
+        *s = sv;
         mspt_tape_push(ctx, attn_backward_fn, s);
     }
     return o;

@@ -8,6 +8,8 @@
  * the kernel.  conv2d gathers colT from x over the output grid (im2col);
  * conv_transpose2d computes colT from x and scatter-adds it into y over the
  * input grid (col2im) — each is the other's backward.
+ * One channel in and out at stride 1 is a plain correlation instead
+ * (conv_single.c).
  *
  * Threads: batch items are cut in one block per thread, each running
  * single-threaded GEMMs; weight and bias gradients are per-thread partials
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "engine/gemm.h"
+#include "ops/conv_single.h"
 
 #define CHUNK_FLOATS 32768 /* target size of one colT chunk (128 KiB) */
 
@@ -135,58 +138,49 @@ typedef struct {
     float *scratch;   /* per block: 2·pc·ckk floats */
     float *gwp;       /* per-block weight-gradient partials, or NULL */
     double *gbp;      /* per-block bias-gradient partials, or NULL */
+    int nt;           /* blocks used, set by block 0 */
 } conv_job;
 
-typedef void (*block_fn)(const conv_job *j, int t, int nt);
-
-/* Blocks of batch items: one per thread, at most one per item. */
-static int blocks(const conv_job *j)
+/* Work measure for mspt_parallel over the batch: split it (one block per
+ * thread, single-threaded GEMMs) when there are two items or more; with one
+ * item the GEMMs get all threads instead. */
+static size_t batch_work(const conv_job *j)
 {
-    int nt = mspt_get_threads();
-    return nt <= j->B ? nt : j->B > 0 ? j->B : 1;
+    return j->B > 1 ? MSPT_PAR_MIN : 0;
 }
 
-/* Runs blocks t = 0..nt−1 of the batch, on nt threads.  A region is opened
- * only for nt > 1: libgomp allocates a new team for every one-thread
- * region.  GEMMs inside a block are single-threaded when blocks run in
- * parallel, and get all threads otherwise. */
-static void run_blocks(block_fn fn, const conv_job *j)
+/* Runs fn(j, t, nt) for the blocks of the batch. */
+static void run_blocks(void (*fn)(void *, int, int), conv_job *j)
 {
-    int nt = blocks(j);
-    if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int t = 0; t < nt; t++)
-            fn(j, t, nt);
-    } else {
-        fn(j, 0, 1);
-    }
+    j->nt = 1;
+    mspt_parallel(batch_work(j), fn, j);
 }
 
-/* Weight and bias gradients: per-block partials added in block order. */
+/* Weight and bias gradients: per-block partials (sized for every thread)
+ * added in block order.  Without batch split, gw is accumulated in place. */
 static void grad_partials(mspt_ctx *ctx, conv_job *j, size_t wn, int nb)
 {
-    int nt = blocks(j);
-    if (j->gw && nt > 1)
-        j->gwp = mspt_ctx_alloc(ctx, (size_t)nt * wn * sizeof(float));
+    int nth = mspt_get_threads();
+    if (j->gw && batch_work(j) && nth > 1)
+        j->gwp = mspt_ctx_alloc(ctx, (size_t)nth * wn * sizeof(float));
     if (j->gb)
-        j->gbp = mspt_ctx_alloc(ctx, (size_t)nt * nb * sizeof(double));
+        j->gbp = mspt_ctx_alloc(ctx, (size_t)nth * nb * sizeof(double));
 }
 
 static void grad_combine(const conv_job *j, size_t wn, int nb)
 {
-    int nt = blocks(j);
-    for (int t = 0; j->gwp && t < nt; t++)
+    for (int t = 0; j->gwp && t < j->nt; t++)
         for (size_t k = 0; k < wn; k++)
             j->gw[k] += j->gwp[(size_t)t * wn + k];
-    for (int t = 0; j->gbp && t < nt; t++)
+    for (int t = 0; j->gbp && t < j->nt; t++)
         for (int c = 0; c < nb; c++)
             j->gb[c] += (float)j->gbp[(size_t)t * nb + c];
 }
 
 static float *block_scratch(mspt_ctx *ctx, const conv_job *j)
 {
-    return mspt_ctx_alloc(ctx, ((size_t)blocks(j) * 2 * j->pc * j->ckk + 1) *
-                                   sizeof(float));
+    return mspt_ctx_alloc(ctx, ((size_t)mspt_get_threads() * 2 * j->pc *
+                                    j->ckk + 1) * sizeof(float));
 }
 
 /* ---- conv2d ----------------------------------------------------------- */
@@ -198,8 +192,9 @@ typedef struct {
 
 /* Block t of the batch: x_b (Cin, H, W), w (Cout, Cin·kh·kw), b (Cout)
  * -> y_b (Cout, P) = w · colT(x_b)ᵀ + b,  P = OH·OW. */
-static void conv2d_forward_block(const conv_job *j, int t, int nt)
+static void conv2d_forward_block(void *arg, int t, int nt)
 {
+    const conv_job *j = arg;
     int ckk = j->ckk, P = j->P, gt = nt > 1 ? 1 : 0;
     float *colT = j->direct ? NULL : j->scratch + (size_t)t * 2 * j->pc * ckk;
     for (int n = j->B * t / nt; n < j->B * (t + 1) / nt; n++) {
@@ -221,8 +216,11 @@ static void conv2d_forward_block(const conv_job *j, int t, int nt)
 
 /* Block t: gy_b (Cout, P) -> gx_b += col2im(gy_bᵀ · w),
  * gw (Cout, Cin·kh·kw) += gy_b · colT(x_b),  gb (Cout) += Σ_p gy_b. */
-static void conv2d_backward_block(const conv_job *j, int t, int nt)
+static void conv2d_backward_block(void *arg, int t, int nt)
 {
+    conv_job *j = arg;
+    if (t == 0)
+        j->nt = nt;
     int ckk = j->ckk, P = j->P, Cout = j->nc, gt = nt > 1 ? 1 : 0;
     size_t wn = (size_t)Cout * ckk;
     float *colT = j->scratch + (size_t)t * 2 * j->pc * ckk;
@@ -265,53 +263,47 @@ static void conv2d_backward_block(const conv_job *j, int t, int nt)
 
 /* With Cin = Cout = 1 and stride 1 (FEMBA's 31×31 dec_conv), im2col + GEMM
  * degenerates to matrix-vector products over a kh·kw times larger copy of
- * x; the correlation is computed directly instead, each tap one vector
- * multiply-add along a row:  y[oh, ow] += w[i, j] · x[oh + i − ph, ow + off],
- * off = j − pw, for the ow in [o0, o1) that keep ow + off inside the row. */
+ * x; the register-blocked correlation of conv_single.c runs instead, one
+ * batch item at a time, with per-block scratch. */
 static int single_channel(const geom *g, int Cout)
 {
     return g->C == 1 && Cout == 1 && g->sh == 1 && g->sw == 1;
 }
 
-static void tap_range(const geom *g, int off, int *o0, int *o1)
+static conv_single_geom single_geom(const geom *g)
 {
-    *o0 = off < 0 ? -off : 0;
-    *o1 = g->IW - off < g->GW ? g->IW - off : g->GW;
+    return (conv_single_geom){g->IH, g->IW, g->GH, g->GW,
+                              g->kh, g->kw, g->ph, g->pw};
+}
+
+static float *single_scratch(mspt_ctx *ctx, const conv_job *j)
+{
+    conv_single_geom sg = single_geom(j->g);
+    return mspt_ctx_alloc(ctx, (size_t)mspt_get_threads() *
+                                   conv_single_scratch(&sg) * sizeof(float));
 }
 
 /* Block t: x_b (H, W), w (kh, kw), b (1) -> y_b (OH, OW). */
-static void single_forward_block(const conv_job *j, int t, int nt)
+static void single_forward_block(void *arg, int t, int nt)
 {
-    const geom *g = j->g;
-    for (int n = j->B * t / nt; n < j->B * (t + 1) / nt; n++) {
-        const float *xb = j->x + n * j->xs;
-        float *yb = j->y + n * j->ys;
-        fill_rows(yb, j->b, 1, (size_t)j->P);
-        for (int oh = 0; oh < g->GH; oh++)
-            for (int i = 0; i < g->kh; i++) {
-                int ih = oh + i - g->ph;
-                if (ih < 0 || ih >= g->IH)
-                    continue;
-                const float *xr = xb + (size_t)ih * g->IW;
-                float *yr = yb + (size_t)oh * g->GW;
-                for (int jj = 0; jj < g->kw; jj++) {
-                    int off = jj - g->pw, o0, o1;
-                    float wv = j->w[i * g->kw + jj];
-                    tap_range(g, off, &o0, &o1);
-#pragma omp simd
-                    for (int o = o0; o < o1; o++)
-                        yr[o] += wv * xr[o + off];
-                }
-            }
-    }
+    const conv_job *j = arg;
+    conv_single_geom sg = single_geom(j->g);
+    float *scratch = j->scratch + (size_t)t * conv_single_scratch(&sg);
+    for (int n = j->B * t / nt; n < j->B * (t + 1) / nt; n++)
+        conv_single_forward(&sg, j->x + n * j->xs, j->w, j->b ? j->b[0] : 0.0f,
+                            j->y + n * j->ys, scratch);
 }
 
-/* Block t: gy_b (OH, OW) -> gx_b[ih, ow + off] += w[i, j] · gy_b[oh, ow],
- * gw[i, j] += Σ gy_b[oh, ow] · x_b[ih, ow + off],  gb += Σ gy_b. */
-static void single_backward_block(const conv_job *j, int t, int nt)
+/* Block t: gy_b (OH, OW) -> gx_b (H, W) += corr(gy_b, flipped w),
+ * gw (kh, kw) += Σ gy_b · x_b shifted,  gb += Σ gy_b. */
+static void single_backward_block(void *arg, int t, int nt)
 {
-    const geom *g = j->g;
-    size_t wn = (size_t)g->kh * g->kw;
+    conv_job *j = arg;
+    if (t == 0)
+        j->nt = nt;
+    conv_single_geom sg = single_geom(j->g);
+    size_t wn = (size_t)sg.kh * sg.kw;
+    float *scratch = j->scratch + (size_t)t * conv_single_scratch(&sg);
     float *gw = j->gwp ? j->gwp + (size_t)t * wn : j->gw;
     double *gb = j->gbp ? j->gbp + t : NULL;
     if (j->gwp)
@@ -320,34 +312,12 @@ static void single_backward_block(const conv_job *j, int t, int nt)
         *gb = 0;
     for (int n = j->B * t / nt; n < j->B * (t + 1) / nt; n++) {
         const float *xb = j->x + n * j->xs, *gyb = j->gy + n * j->ys;
-        float *gxb = j->gx ? j->gx + n * j->xs : NULL;
         if (gb)
             add_row_sums(gb, gyb, 1, (size_t)j->P);
-        for (int oh = 0; oh < g->GH && (gw || gxb); oh++)
-            for (int i = 0; i < g->kh; i++) {
-                int ih = oh + i - g->ph;
-                if (ih < 0 || ih >= g->IH)
-                    continue;
-                const float *xr = xb + (size_t)ih * g->IW;
-                const float *gyr = gyb + (size_t)oh * g->GW;
-                float *gxr = gxb ? gxb + (size_t)ih * g->IW : NULL;
-                for (int jj = 0; jj < g->kw; jj++) {
-                    int off = jj - g->pw, o0, o1;
-                    float wv = j->w[i * g->kw + jj], dot = 0;
-                    tap_range(g, off, &o0, &o1);
-                    if (gxr) {
-#pragma omp simd
-                        for (int o = o0; o < o1; o++)
-                            gxr[o + off] += wv * gyr[o];
-                    }
-                    if (gw) {
-#pragma omp simd reduction(+ : dot)
-                        for (int o = o0; o < o1; o++)
-                            dot += gyr[o] * xr[o + off];
-                        gw[i * g->kw + jj] += dot;
-                    }
-                }
-            }
+        if (j->gx)
+            conv_single_backward_x(&sg, gyb, j->w, j->gx + n * j->xs, scratch);
+        if (gw)
+            conv_single_backward_w(&sg, gyb, xb, gw, scratch);
     }
 }
 
@@ -377,8 +347,7 @@ static void conv2d_backward(mspt_ctx *ctx, void *p)
     j.gw = mspt_grad(ctx, s->w);
     j.gb = mspt_grad(ctx, s->b);
     size_t wn = (size_t)j.nc * j.ckk;
-    if (!j.single)
-        j.scratch = block_scratch(ctx, &j);
+    j.scratch = j.single ? single_scratch(ctx, &j) : block_scratch(ctx, &j);
     grad_partials(ctx, &j, wn, j.nc);
     if (mspt_ctx_error(ctx))
         return;
@@ -390,8 +359,9 @@ static void conv2d_backward(mspt_ctx *ctx, void *p)
 
 /* Block t: x_b (Cin, P) over the input grid, w (Cin, Cout·kh·kw), b (Cout)
  * -> y_b (Cout, OH, OW) = b + col2im(x_bᵀ · w). */
-static void convt_forward_block(const conv_job *j, int t, int nt)
+static void convt_forward_block(void *arg, int t, int nt)
 {
+    const conv_job *j = arg;
     int ckk = j->ckk, P = j->P, gt = nt > 1 ? 1 : 0;
     float *colT = j->scratch + (size_t)t * 2 * j->pc * ckk;
     for (int n = j->B * t / nt; n < j->B * (t + 1) / nt; n++) {
@@ -409,8 +379,11 @@ static void convt_forward_block(const conv_job *j, int t, int nt)
 /* Block t: gy_b (Cout, OH, OW), dcolT = im2col(gy_b) (P, Cout·kh·kw) ->
  * gx_b (Cin, P) += w · dcolTᵀ,  gw (Cin, Cout·kh·kw) += x_b · dcolT,
  * gb (Cout) += Σ gy_b. */
-static void convt_backward_block(const conv_job *j, int t, int nt)
+static void convt_backward_block(void *arg, int t, int nt)
 {
+    conv_job *j = arg;
+    if (t == 0)
+        j->nt = nt;
     int ckk = j->ckk, P = j->P, Cin = j->nc, C = j->g->C, gt = nt > 1 ? 1 : 0;
     size_t wn = (size_t)Cin * ckk, plane = (size_t)j->g->IH * j->g->IW;
     float *dcolT = j->scratch + (size_t)t * 2 * j->pc * ckk;
@@ -542,7 +515,11 @@ mspt_tensor *mspt_conv2d(mspt_ctx *ctx, mspt_tensor *x, mspt_tensor *w,
         return NULL;
     *s = (conv_saved){x, w, b, y, g};
     conv_job j = conv2d_job(s);
-    if (!j.direct && !j.single && !(j.scratch = block_scratch(ctx, &j)))
+    if (j.single)
+        j.scratch = single_scratch(ctx, &j);
+    else if (!j.direct)
+        j.scratch = block_scratch(ctx, &j);
+    if ((j.single || !j.direct) && !j.scratch)
         return NULL;
     run_blocks(j.single ? single_forward_block : conv2d_forward_block, &j);
     if (y->requires_grad)

@@ -10,8 +10,6 @@
 
 #include <math.h>
 
-#define PAR_MIN 32768 /* below this many elements, fork/join costs more */
-
 typedef struct {
     mspt_tensor *x, *y;
     uint64_t seed, thresh;
@@ -27,25 +25,45 @@ static inline uint64_t splitmix_at(uint64_t seed, uint64_t k)
     return z ^ (z >> 31);
 }
 
-/* out (n) = in (n)·scale where kept, 0 elsewhere (accumulate: out +=).
- * Element i is kept when its 32-bit uniform is below thresh = (1 − p)·2³². */
-static void dropout_kernel(float *out, const float *in, size_t n,
-                           uint64_t seed, uint64_t thresh, float scale,
-                           int accumulate)
+typedef struct {
+    float *out;
+    const float *in;
+    size_t n;
+    uint64_t seed, thresh;
+    float scale;
+    int accumulate;
+} dropout_args;
+
+/* out (n) = in (n)·scale where kept, 0 elsewhere (accumulate: out +=), for
+ * the pairs of block t.  Element i is kept when its 32-bit uniform is below
+ * thresh = (1 − p)·2³². */
+static void dropout_block(void *arg, int t, int nt)
 {
-    size_t npairs = (n + 1) / 2;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t k = 0; k < npairs; k++) {
+    const dropout_args *a = arg;
+    float *out = a->out, scale = a->scale;
+    const float *in = a->in;
+    uint64_t seed = a->seed, thresh = a->thresh;
+    size_t n = a->n, k0, k1;
+    mspt_block((n + 1) / 2, t, nt, &k0, &k1);
+    for (size_t k = k0; k < k1; k++) {
         uint64_t h = splitmix_at(seed, k);
         for (size_t i = 2 * k, half = 0; half < 2 && i < n; i++, half++) {
             uint64_t u = half ? h >> 32 : h & 0xffffffffULL;
             float v = u < thresh ? in[i] * scale : 0.0f;
-            if (accumulate)
+            if (a->accumulate)
                 out[i] += v;
             else
                 out[i] = v;
         }
     }
+}
+
+static void dropout_kernel(float *out, const float *in, size_t n,
+                           uint64_t seed, uint64_t thresh, float scale,
+                           int accumulate)
+{
+    dropout_args a = {out, in, n, seed, thresh, scale, accumulate};
+    mspt_parallel(n, dropout_block, &a);
 }
 
 /* gx (n) += gy (n)·m/(1 − p), the same mask as forward */

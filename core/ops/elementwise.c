@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PAR_MIN 32768 /* below this many elements, fork/join costs more */
-
 typedef enum { OP_ADD, OP_SUB, OP_MUL } binop;
 static const char *binop_name[] = {"add", "sub", "mul"};
 
@@ -23,43 +21,83 @@ typedef struct {
 /* The first three match binop. */
 typedef enum { BC_ADD, BC_SUB, BC_MUL, BC_ACC_MUL } bcast_kind;
 
+typedef struct {
+    bcast_kind kind;
+    float *out;
+    const float *x, *b;
+    size_t n, nb;
+} bcast_args;
+
 /* x (rows, nb), b (nb) -> out (rows, nb):
  *   out = x + b, x − b, x·b, or out += x·b (BC_ACC_MUL).
  * The flat range is cut in one block per thread; each block walks row
  * segments so the inner loops stay contiguous (and vectorise) whatever the
  * ratio of rows to nb. */
+static void bcast_block(void *arg, int t, int nt)
+{
+    const bcast_args *a = arg;
+    size_t nb = a->nb, i, end;
+    mspt_block(a->n, t, nt, &i, &end);
+    while (i < end) {
+        size_t j = i % nb;
+        size_t len = nb - j < end - i ? nb - j : end - i;
+        float *o = a->out + i;
+        const float *xs = a->x + i, *bs = a->b + j;
+        switch (a->kind) {
+        case BC_ADD:
+            for (size_t k = 0; k < len; k++)
+                o[k] = xs[k] + bs[k];
+            break;
+        case BC_SUB:
+            for (size_t k = 0; k < len; k++)
+                o[k] = xs[k] - bs[k];
+            break;
+        case BC_MUL:
+            for (size_t k = 0; k < len; k++)
+                o[k] = xs[k] * bs[k];
+            break;
+        case BC_ACC_MUL:
+            for (size_t k = 0; k < len; k++)
+                o[k] += xs[k] * bs[k];
+            break;
+        }
+        i += len;
+    }
+}
+
 static void bcast_kernel(bcast_kind kind, float *out, const float *x,
                          const float *b, size_t n, size_t nb)
 {
-    int nblk = n > PAR_MIN ? mspt_get_threads() : 1;
-#pragma omp parallel for num_threads(nblk) schedule(static) if (nblk > 1)
-    for (int k = 0; k < nblk; k++) {
-        size_t i = n * (size_t)k / (size_t)nblk;
-        size_t end = n * (size_t)(k + 1) / (size_t)nblk;
-        while (i < end) {
-            size_t j = i % nb;
-            size_t len = nb - j < end - i ? nb - j : end - i;
-            float *o = out + i;
-            const float *xs = x + i, *bs = b + j;
-            switch (kind) {
-            case BC_ADD:
-                for (size_t t = 0; t < len; t++)
-                    o[t] = xs[t] + bs[t];
-                break;
-            case BC_SUB:
-                for (size_t t = 0; t < len; t++)
-                    o[t] = xs[t] - bs[t];
-                break;
-            case BC_MUL:
-                for (size_t t = 0; t < len; t++)
-                    o[t] = xs[t] * bs[t];
-                break;
-            case BC_ACC_MUL:
-                for (size_t t = 0; t < len; t++)
-                    o[t] += xs[t] * bs[t];
-                break;
-            }
-            i += len;
+    bcast_args a = {kind, out, x, b, n, nb};
+    mspt_parallel(n, bcast_block, &a);
+}
+
+typedef struct {
+    double *part;      /* (threads, nb): one partial per block */
+    const float *gy, *a;
+    size_t rows, nb;
+    int nt;            /* blocks used, set by block 0 */
+} colsum_args;
+
+/* Block t of rows: part[t] (nb) = Σ_r gy[r, j] · (a ? a[r, j] : 1). */
+static void colsum_block(void *arg, int t, int nt)
+{
+    colsum_args *c = arg;
+    size_t nb = c->nb, r0, r1;
+    double *p = c->part + (size_t)t * nb;
+    if (t == 0)
+        c->nt = nt;
+    memset(p, 0, nb * sizeof(double));
+    mspt_block(c->rows, t, nt, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
+        const float *g = c->gy + r * nb;
+        if (c->a) {
+            const float *ar = c->a + r * nb;
+            for (size_t j = 0; j < nb; j++)
+                p[j] += (double)g[j] * ar[j];
+        } else {
+            for (size_t j = 0; j < nb; j++)
+                p[j] += g[j];
         }
     }
 }
@@ -68,36 +106,84 @@ static void bcast_kernel(bcast_kind kind, float *out, const float *x,
 static void column_sum(mspt_ctx *ctx, float *gb, const float *gy,
                        const float *a, float sign, size_t rows, size_t nb)
 {
-    int nblk = rows * nb > PAR_MIN ? mspt_get_threads() : 1;
-    if ((size_t)nblk > rows)
-        nblk = (int)rows;
-    double *part = mspt_ctx_alloc(ctx, (size_t)nblk * nb * sizeof(double));
-    if (!part)
+    colsum_args c = {mspt_ctx_alloc(ctx, (size_t)mspt_get_threads() * nb *
+                                             sizeof(double)),
+                     gy, a, rows, nb, 1};
+    if (!c.part)
         return;
-#pragma omp parallel for num_threads(nblk) schedule(static) if (nblk > 1)
-    for (int k = 0; k < nblk; k++) {
-        double *p = part + (size_t)k * nb;
-        memset(p, 0, nb * sizeof(double));
-        size_t r0 = rows * (size_t)k / (size_t)nblk;
-        size_t r1 = rows * (size_t)(k + 1) / (size_t)nblk;
-        for (size_t r = r0; r < r1; r++) {
-            const float *g = gy + r * nb;
-            if (a) {
-                const float *ar = a + r * nb;
-                for (size_t j = 0; j < nb; j++)
-                    p[j] += (double)g[j] * ar[j];
-            } else {
-                for (size_t j = 0; j < nb; j++)
-                    p[j] += g[j];
-            }
-        }
-    }
+    mspt_parallel(rows * nb, colsum_block, &c);
     for (size_t j = 0; j < nb; j++) {
         double s = 0;
-        for (int k = 0; k < nblk; k++)
-            s += part[(size_t)k * nb + j];
+        for (int k = 0; k < c.nt; k++)
+            s += c.part[(size_t)k * nb + j];
         gb[j] += sign * (float)s;
     }
+}
+
+/* Plain loops over n elements: y (n) op= x (n), x2 (n), s. */
+typedef struct {
+    float *y;
+    const float *x, *x2;
+    float s;
+    size_t n;
+} ew_args;
+
+/* y += s·x */
+static void axpy_block(void *arg, int t, int nt)
+{
+    const ew_args *a = arg;
+    float *y = a->y;
+    float s = a->s;
+    const float *x = a->x;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        y[i] += s * x[i];
+}
+
+/* y += x·x2 */
+static void mul_acc_block(void *arg, int t, int nt)
+{
+    const ew_args *a = arg;
+    float *y = a->y;
+    const float *x = a->x, *x2 = a->x2;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        y[i] += x[i] * x2[i];
+}
+
+/* y = s·x */
+static void scale_block(void *arg, int t, int nt)
+{
+    const ew_args *a = arg;
+    float *y = a->y;
+    float s = a->s;
+    const float *x = a->x;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        y[i] = s * x[i];
+}
+
+/* y = x + s */
+static void shift_block(void *arg, int t, int nt)
+{
+    const ew_args *a = arg;
+    float *y = a->y;
+    float s = a->s;
+    const float *x = a->x;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        y[i] = x[i] + s;
+}
+
+/* y (n) += s·x (n) */
+static void axpy(float *y, float s, const float *x, size_t n)
+{
+    ew_args a = {.y = y, .x = x, .s = s, .n = n};
+    mspt_parallel(n, axpy_block, &a);
 }
 
 /* add/sub: ga (rows, nb) += gy;  gb (nb) += ±Σ_r gy. */
@@ -108,16 +194,11 @@ static void addsub_backward(mspt_ctx *ctx, binop_saved *s, float sign)
     const float *gy = s->y->grad;
     size_t n = s->y->numel;
     float *ga = mspt_grad(ctx, s->a);
-    if (ga) {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-        for (size_t i = 0; i < n; i++)
-            ga[i] += gy[i];
-    }
+    if (ga)
+        axpy(ga, 1.0f, gy, n); /* 1·g is exact: ga += gy */
     float *gb = mspt_grad(ctx, s->b);
     if (gb && s->rows == 1) {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-        for (size_t i = 0; i < n; i++)
-            gb[i] += sign * gy[i];
+        axpy(gb, sign, gy, n);
     } else if (gb) {
         column_sum(ctx, gb, gy, NULL, sign, s->rows, s->nb);
     }
@@ -146,9 +227,8 @@ static void mul_backward(mspt_ctx *ctx, void *saved)
         bcast_kernel(BC_ACC_MUL, ga, gy, b, n, nb);
     float *gb = mspt_grad(ctx, s->b);
     if (gb && rows == 1) {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-        for (size_t i = 0; i < n; i++)
-            gb[i] += gy[i] * a[i];
+        ew_args e = {.y = gb, .x = gy, .x2 = a, .n = n};
+        mspt_parallel(n, mul_acc_block, &e);
     } else if (gb) {
         column_sum(ctx, gb, gy, a, 1.0f, rows, nb);
     }
@@ -229,14 +309,8 @@ static void scale_backward(mspt_ctx *ctx, void *saved)
     if (!sv->y->grad)
         return; /* output unused by the loss */
     float *ga = mspt_grad(ctx, sv->a);
-    const float *gy = sv->y->grad;
-    float s = sv->s;
-    size_t n = sv->y->numel;
-    if (!ga)
-        return;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        ga[i] += s * gy[i];
+    if (ga)
+        axpy(ga, sv->s, sv->y->grad, sv->y->numel);
 }
 
 /* scale: y (n) = s·a (n);  add_scalar: y (n) = a (n) + s */
@@ -249,18 +323,8 @@ static mspt_tensor *scalar_op(mspt_ctx *ctx, mspt_tensor *a, float s,
                                     mspt_needs_grad(ctx, a));
     if (!y)
         return NULL;
-    const float *ad = a->data;
-    float *yd = y->data;
-    size_t n = a->numel;
-    if (is_scale) {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-        for (size_t i = 0; i < n; i++)
-            yd[i] = s * ad[i];
-    } else {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-        for (size_t i = 0; i < n; i++)
-            yd[i] = ad[i] + s;
-    }
+    ew_args e = {.y = y->data, .x = a->data, .s = s, .n = a->numel};
+    mspt_parallel(e.n, is_scale ? scale_block : shift_block, &e);
     if (y->requires_grad) {
         scalar_saved *sv = mspt_ctx_alloc(ctx, sizeof *sv);
         if (!sv)

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PAR_MIN 32768 /* below this many elements, fork/join costs more */
-
 typedef struct {
     mspt_tensor *x, *w, *b, *y;
     const float *wd;    /* w's data, or ones when w is NULL */
@@ -16,17 +14,29 @@ typedef struct {
     size_t R, D;
 } layernorm_saved;
 
-/* x (R, D), w (D), b (D) -> y (R, D), mean (R), rstd (R).
+/* Arguments of the forward and backward kernels. */
+typedef struct {
+    float *y, *mean, *rstd;  /* forward outputs */
+    float *gx;               /* backward: gx (R, D) or NULL */
+    double *part;            /* backward: (threads, 2D) gw, gb partials */
+    const float *x, *w, *b, *gy;
+    size_t R, D;
+    float eps;
+    int nt;                  /* backward: blocks used, set by block 0 */
+} ln_args;
+
+/* x (R, D), w (D), b (D) -> y (R, D), mean (R), rstd (R), rows of block t.
  * Row moments in double, two passes (exact enough for signals with a large
  * offset); the row loops are `omp simd` reductions, a fixed order. */
-static void layernorm_forward(float *y, float *mean, float *rstd,
-                              const float *x, const float *w, const float *b,
-                              size_t R, size_t D, float eps)
+static void layernorm_forward_block(void *arg, int t, int nt)
 {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (R * D > PAR_MIN)
-    for (size_t r = 0; r < R; r++) {
-        const float *xr = x + r * D;
-        float *yr = y + r * D;
+    const ln_args *a = arg;
+    const float *w = a->w, *b = a->b;
+    size_t D = a->D, r0, r1;
+    mspt_block(a->R, t, nt, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
+        const float *xr = a->x + r * D;
+        float *yr = a->y + r * D;
         double s = 0;
 #pragma omp simd reduction(+ : s)
         for (size_t j = 0; j < D; j++)
@@ -39,70 +49,54 @@ static void layernorm_forward(float *y, float *mean, float *rstd,
             v += d * d;
         }
         float mf = (float)m;
-        float rs = (float)(1.0 / sqrt(v / (double)D + eps));
+        float rs = (float)(1.0 / sqrt(v / (double)D + a->eps));
 #pragma omp simd
         for (size_t j = 0; j < D; j++)
             yr[j] = (xr[j] - mf) * rs * w[j] + b[j];
-        mean[r] = mf;
-        rstd[r] = rs;
+        a->mean[r] = mf;
+        a->rstd[r] = rs;
     }
 }
 
-/* gy (R, D), w (D) -> gx (R, D) +=, gw (D) +=, gb (D) += (each may be
- * NULL):
+/* gy (R, D), w (D) -> gx (R, D) +=, and for block t's rows the partials
+ * part[t] = (Σ_r gy·x̂ (D), Σ_r gy (D)) in double:
  *   x̂ = (x − mean)·rstd,  g = gy·w,
  *   gx = rstd·(g − mean_j(g) − x̂·mean_j(g·x̂)),
- *   gw = Σ_r gy·x̂,  gb = Σ_r gy.
- * Rows are cut in blocks; gw/gb are per-block partials in double (part,
- * nblk × 2D) added in block order. */
-static void layernorm_backward_kernel(float *gx, float *gw, float *gb,
-                                      double *part, int nblk, const float *gy,
-                                      const float *x, const float *w,
-                                      const float *mean, const float *rstd,
-                                      size_t R, size_t D)
+ *   gw = Σ_r gy·x̂,  gb = Σ_r gy  (partials added in block order). */
+static void layernorm_backward_block(void *arg, int t, int nt)
 {
-#pragma omp parallel for num_threads(nblk) schedule(static) if (nblk > 1)
-    for (int k = 0; k < nblk; k++) {
-        double *pw = part + (size_t)k * 2 * D, *pb = pw + D;
-        memset(pw, 0, 2 * D * sizeof(double));
-        size_t r0 = R * (size_t)k / (size_t)nblk;
-        size_t r1 = R * (size_t)(k + 1) / (size_t)nblk;
-        for (size_t r = r0; r < r1; r++) {
-            const float *xr = x + r * D, *gr = gy + r * D;
-            float m = mean[r], rs = rstd[r];
-            float g_mean = 0, gx_mean = 0;
+    ln_args *a = arg;
+    const float *w = a->w;
+    size_t D = a->D, r0, r1;
+    double *pw = a->part + (size_t)t * 2 * D, *pb = pw + D;
+    if (t == 0)
+        a->nt = nt;
+    memset(pw, 0, 2 * D * sizeof(double));
+    mspt_block(a->R, t, nt, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
+        const float *xr = a->x + r * D, *gr = a->gy + r * D;
+        float m = a->mean[r], rs = a->rstd[r];
+        float g_mean = 0, gx_mean = 0;
 #pragma omp simd reduction(+ : g_mean, gx_mean)
+        for (size_t j = 0; j < D; j++) {
+            float xh = (xr[j] - m) * rs;
+            float g = gr[j] * w[j];
+            g_mean += g;
+            gx_mean += g * xh;
+            pw[j] += (double)gr[j] * xh;
+            pb[j] += gr[j];
+        }
+        g_mean /= (float)D;
+        gx_mean /= (float)D;
+        if (a->gx) {
+            float *gxr = a->gx + r * D;
+#pragma omp simd
             for (size_t j = 0; j < D; j++) {
                 float xh = (xr[j] - m) * rs;
                 float g = gr[j] * w[j];
-                g_mean += g;
-                gx_mean += g * xh;
-                pw[j] += (double)gr[j] * xh;
-                pb[j] += gr[j];
-            }
-            g_mean /= (float)D;
-            gx_mean /= (float)D;
-            if (gx) {
-                float *gxr = gx + r * D;
-#pragma omp simd
-                for (size_t j = 0; j < D; j++) {
-                    float xh = (xr[j] - m) * rs;
-                    float g = gr[j] * w[j];
-                    gxr[j] += rs * (g - g_mean - xh * gx_mean);
-                }
+                gxr[j] += rs * (g - g_mean - xh * gx_mean);
             }
         }
-    }
-    for (size_t j = 0; j < D; j++) {
-        double sw = 0, sb = 0;
-        for (int k = 0; k < nblk; k++) {
-            sw += part[(size_t)k * 2 * D + j];
-            sb += part[(size_t)k * 2 * D + D + j];
-        }
-        if (gw)
-            gw[j] += (float)sw;
-        if (gb)
-            gb[j] += (float)sb;
     }
 }
 
@@ -114,14 +108,25 @@ static void layernorm_backward(mspt_ctx *ctx, void *saved)
     float *gx = mspt_grad(ctx, s->x);
     float *gw = mspt_grad(ctx, s->w);
     float *gb = mspt_grad(ctx, s->b);
-    int nblk = s->R * s->D > PAR_MIN ? mspt_get_threads() : 1;
-    if ((size_t)nblk > s->R)
-        nblk = s->R ? (int)s->R : 1;
-    double *part = mspt_ctx_alloc(ctx, (size_t)nblk * 2 * s->D * sizeof(double));
-    if (!part)
+    size_t D = s->D;
+    ln_args a = {.gx = gx, .mean = s->mean, .rstd = s->rstd, .x = s->x->data,
+                 .w = s->wd, .gy = s->y->grad, .R = s->R, .D = D, .nt = 1};
+    a.part = mspt_ctx_alloc(ctx, (size_t)mspt_get_threads() * 2 * D *
+                                     sizeof(double));
+    if (!a.part)
         return;
-    layernorm_backward_kernel(gx, gw, gb, part, nblk, s->y->grad, s->x->data,
-                              s->wd, s->mean, s->rstd, s->R, s->D);
+    mspt_parallel(s->R * D, layernorm_backward_block, &a);
+    for (size_t j = 0; j < D; j++) {
+        double sw = 0, sb = 0;
+        for (int k = 0; k < a.nt; k++) {
+            sw += a.part[(size_t)k * 2 * D + j];
+            sb += a.part[(size_t)k * 2 * D + D + j];
+        }
+        if (gw)
+            gw[j] += (float)sw;
+        if (gb)
+            gb[j] += (float)sb;
+    }
 }
 
 static int is_vector_of(const mspt_tensor *t, int D)
@@ -163,7 +168,9 @@ mspt_tensor *mspt_layernorm(mspt_ctx *ctx, mspt_tensor *x, mspt_tensor *w,
         if (!b)
             bd[j] = 0.0f;
     }
-    layernorm_forward(y->data, mean, rstd, x->data, wd, bd, R, (size_t)D, eps);
+    ln_args a = {.y = y->data, .mean = mean, .rstd = rstd, .x = x->data,
+                 .w = wd, .b = bd, .R = R, .D = (size_t)D, .eps = eps};
+    mspt_parallel(R * (size_t)D, layernorm_forward_block, &a);
     if (y->requires_grad) {
         layernorm_saved *s = mspt_ctx_alloc(ctx, sizeof *s);
         if (!s)

@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PAR_MIN 32768 /* below this many elements, fork/join costs more */
-
 typedef enum { LOSS_L1, LOSS_MSE, LOSS_SMOOTH_L1 } loss_kind;
 static const char *loss_name[] = {"l1_loss", "mse_loss", "smooth_l1_loss"};
 
@@ -58,48 +56,95 @@ static inline float loss_df(loss_kind kind, float d, float beta)
     }
 }
 
-/* pred, target, mask (n) -> (Σ_selected f(d), count), in double: one
- * partial per block with eight lanes (independent add chains), blocks added
- * in order. */
+/* Arguments of the loss kernels. */
+typedef struct {
+    const float *p, *t;
+    const uint8_t *mask;    /* NULL: every element */
+    float *gp, *gt;         /* backward: gradients or NULL */
+    float g, beta;          /* backward: gy/n */
+    loss_kind kind;
+    size_t n;
+    double *part;           /* forward: (threads) partial sums */
+    size_t *cnt;            /* forward: (threads) partial counts */
+    int nt;                 /* forward: blocks used, set by block 0 */
+} loss_args;
+
+/* Block t of pred, target, mask (n) -> part[t] = Σ_selected f(d) in double
+ * with eight lanes (independent add chains), cnt[t] = #selected. */
+static void loss_sum_block(void *arg, int t, int nt)
+{
+    loss_args *a = arg;
+    const float *p = a->p, *tg = a->t;
+    const uint8_t *mask = a->mask;
+    loss_kind kind = a->kind;
+    float beta = a->beta;
+    size_t i, end;
+    if (t == 0)
+        a->nt = nt;
+    mspt_block(a->n, t, nt, &i, &end);
+    double lane[8] = {0};
+    size_t c = 0;
+    for (; i + 8 <= end; i += 8)
+        for (int l = 0; l < 8; l++) {
+            int sel = !mask || mask[i + l];
+            lane[l] += sel ? loss_f(kind, p[i + l] - tg[i + l], beta) : 0.0f;
+            c += (size_t)sel;
+        }
+    for (; i < end; i++) {
+        int sel = !mask || mask[i];
+        lane[0] += sel ? loss_f(kind, p[i] - tg[i], beta) : 0.0f;
+        c += (size_t)sel;
+    }
+    double s = 0;
+    for (int l = 0; l < 8; l++)
+        s += lane[l];
+    a->part[t] = s;
+    a->cnt[t] = c;
+}
+
+/* pred, target, mask (n) -> (Σ_selected f(d), count), blocks added in
+ * order. */
 static double loss_sum(mspt_ctx *ctx, const float *p, const float *t,
                        const uint8_t *mask, size_t n, loss_kind kind,
                        float beta, size_t *count)
 {
-    int nblk = n > PAR_MIN ? mspt_get_threads() : 1;
-    double *part = mspt_ctx_alloc(ctx, (size_t)nblk * sizeof(double));
-    size_t *cnt = mspt_ctx_alloc(ctx, (size_t)nblk * sizeof(size_t));
-    if (!part || !cnt)
+    int nth = mspt_get_threads();
+    loss_args a = {.p = p, .t = t, .mask = mask, .beta = beta, .kind = kind,
+                   .n = n, .nt = 1};
+    a.part = mspt_ctx_alloc(ctx, (size_t)nth * sizeof(double));
+    a.cnt = mspt_ctx_alloc(ctx, (size_t)nth * sizeof(size_t));
+    if (!a.part || !a.cnt)
         return 0;
-#pragma omp parallel for num_threads(nblk) schedule(static) if (nblk > 1)
-    for (int k = 0; k < nblk; k++) {
-        size_t i = n * (size_t)k / (size_t)nblk;
-        size_t end = n * (size_t)(k + 1) / (size_t)nblk;
-        double lane[8] = {0};
-        size_t c = 0;
-        for (; i + 8 <= end; i += 8)
-            for (int l = 0; l < 8; l++) {
-                int sel = !mask || mask[i + l];
-                lane[l] += sel ? loss_f(kind, p[i + l] - t[i + l], beta) : 0.0f;
-                c += (size_t)sel;
-            }
-        for (; i < end; i++) {
-            int sel = !mask || mask[i];
-            lane[0] += sel ? loss_f(kind, p[i] - t[i], beta) : 0.0f;
-            c += (size_t)sel;
-        }
-        double s = 0;
-        for (int l = 0; l < 8; l++)
-            s += lane[l];
-        part[k] = s;
-        cnt[k] = c;
-    }
+    mspt_parallel(n, loss_sum_block, &a);
     double s = 0;
     *count = 0;
-    for (int k = 0; k < nblk; k++) {
-        s += part[k];
-        *count += cnt[k];
+    for (int k = 0; k < a.nt; k++) {
+        s += a.part[k];
+        *count += a.cnt[k];
     }
     return s;
+}
+
+/* gp (n) += f'(d)·g,  gt (n) −= f'(d)·g, on selected elements of block t */
+static void loss_grad_block(void *arg, int t, int nt)
+{
+    const loss_args *a = arg;
+    const float *p = a->p, *tg = a->t;
+    const uint8_t *mask = a->mask;
+    float *gp = a->gp, *gt = a->gt;
+    float g = a->g, beta = a->beta;
+    loss_kind kind = a->kind;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++) {
+        if (mask && !mask[i])
+            continue;
+        float gi = loss_df(kind, p[i] - tg[i], beta) * g;
+        if (gp)
+            gp[i] += gi;
+        if (gt)
+            gt[i] -= gi;
+    }
 }
 
 /* g = gy/n;  gp (n) += f'(d)·g,  gt (n) −= f'(d)·g, on selected elements */
@@ -112,21 +157,10 @@ static void loss_backward(mspt_ctx *ctx, void *saved)
     float *gt = mspt_grad(ctx, s->target);
     if (s->count == 0 || (!gp && !gt))
         return;
-    const float *p = s->pred->data, *t = s->target->data;
-    const uint8_t *mask = s->mask;
-    float g = s->y->grad[0] / (float)s->count, beta = s->beta;
-    loss_kind kind = s->kind;
-    size_t n = s->pred->numel;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        if (mask && !mask[i])
-            continue;
-        float gi = loss_df(kind, p[i] - t[i], beta) * g;
-        if (gp)
-            gp[i] += gi;
-        if (gt)
-            gt[i] -= gi;
-    }
+    loss_args a = {.p = s->pred->data, .t = s->target->data, .mask = s->mask,
+                   .gp = gp, .gt = gt, .g = s->y->grad[0] / (float)s->count,
+                   .beta = s->beta, .kind = s->kind, .n = s->pred->numel};
+    mspt_parallel(a.n, loss_grad_block, &a);
 }
 
 /* pred, target (any, same shape), mask (numel) or NULL -> loss (1) */

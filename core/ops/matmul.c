@@ -23,14 +23,25 @@ static void matmul_one(const matmul_saved *s, int i, int gt)
               s->c->data + (size_t)i * M * N, N, gt);
 }
 
-/* Threads over the batch: all of them when each GEMM is too small to be
- * split, else 1 (the GEMMs split instead). */
-static int batch_threads(const matmul_saved *s)
+/* Work measure for mspt_parallel over the batch: split it when there are
+ * two items or more and each GEMM is too small to be split itself (BLIS
+ * would run it on one thread); else 0, and the GEMMs split instead. */
+static size_t batch_work(const matmul_saved *s)
 {
     if (s->Bt == 1 || mspt_gemm_threads(s->M, s->N, s->K) > 1)
-        return 1;
-    int nt = mspt_get_threads();
-    return nt < s->Bt ? nt : s->Bt;
+        return 0;
+    return MSPT_PAR_MIN;
+}
+
+/* Items of block t; single-threaded GEMMs when blocks run in parallel,
+ * engine-chosen threads when there is one block. */
+static void matmul_block(void *arg, int t, int nt)
+{
+    const matmul_saved *s = arg;
+    size_t i0, i1;
+    mspt_block((size_t)s->Bt, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        matmul_one(s, (int)i, nt > 1 ? 1 : 0);
 }
 
 /* Batch item i of gc (Bt, M, N) -> ga_i += gc_i·op(b_i)ᵀ, gb_i += op(a_i)ᵀ·gc_i
@@ -59,21 +70,25 @@ static void matmul_backward_one(const matmul_saved *s, float *ga, float *gb,
                   gt);
 }
 
-/* A parallel region is opened only with nt > 1: libgomp allocates a new
- * team for every one-thread region. */
+typedef struct {
+    const matmul_saved *s;
+    float *ga, *gb;
+} matmul_grad_args;
+
+static void matmul_backward_block(void *arg, int t, int nt)
+{
+    const matmul_grad_args *a = arg;
+    size_t i0, i1;
+    mspt_block((size_t)a->s->Bt, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        matmul_backward_one(a->s, a->ga, a->gb, (int)i, nt > 1 ? 1 : 0);
+}
+
 static void matmul_backward(mspt_ctx *ctx, void *p)
 {
     matmul_saved *s = p;
-    float *ga = mspt_grad(ctx, s->a), *gb = mspt_grad(ctx, s->b);
-    int nt = batch_threads(s);
-    if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int i = 0; i < s->Bt; i++)
-            matmul_backward_one(s, ga, gb, i, 1);
-    } else {
-        for (int i = 0; i < s->Bt; i++)
-            matmul_backward_one(s, ga, gb, i, 0);
-    }
+    matmul_grad_args a = {s, mspt_grad(ctx, s->a), mspt_grad(ctx, s->b)};
+    mspt_parallel(batch_work(s), matmul_backward_block, &a);
 }
 
 /* Shared by matmul (batch dims 0) and bmm (batch dims 1). */
@@ -107,15 +122,7 @@ static mspt_tensor *product(mspt_ctx *ctx, const char *op, mspt_tensor *a,
     if (!s)
         return NULL;
     *s = (matmul_saved){a, b, c, Bt, M, N, K, !!ta, !!tb};
-    int nt = batch_threads(s);
-    if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int i = 0; i < Bt; i++)
-            matmul_one(s, i, 1);
-    } else {
-        for (int i = 0; i < Bt; i++)
-            matmul_one(s, i, 0);
-    }
+    mspt_parallel(batch_work(s), matmul_block, s);
     if (c->requires_grad)
         mspt_tape_push(ctx, matmul_backward, s);
     return c;

@@ -6,8 +6,6 @@
 
 #include <stdio.h>
 
-#define PAR_MIN 32768 /* below this many elements, fork/join costs more */
-
 /* Σ x[i0..i1) in double, eight independent lanes so the adds pipeline
  * (a single chain is bound by add latency, not memory). */
 static double sum_range(const float *x, size_t i0, size_t i1)
@@ -25,23 +23,50 @@ static double sum_range(const float *x, size_t i0, size_t i1)
     return s;
 }
 
+/* Arguments of the reduction kernels. */
+typedef struct {
+    float *y;          /* mean_dim forward: y;  backward: gx */
+    const float *x;    /* mean_dim forward: x;  backward: gy */
+    double *part;      /* sum: (threads) partial sums */
+    float g;           /* total's backward: the constant added to gx */
+    size_t n, outer, inner;
+    int nt;            /* sum: blocks used, set by block 0 */
+} reduce_args;
+
+static void sum_block(void *arg, int t, int nt)
+{
+    reduce_args *a = arg;
+    size_t i0, i1;
+    if (t == 0)
+        a->nt = nt;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    a->part[t] = sum_range(a->x, i0, i1);
+}
+
 /* Σ x (n) in double. */
 static double sum_kernel(mspt_ctx *ctx, const float *x, size_t n)
 {
-    int nblk = n > PAR_MIN ? mspt_get_threads() : 1;
-    double *part = mspt_ctx_alloc(ctx, (size_t)nblk * sizeof(double));
-    if (!part)
+    reduce_args a = {.x = x, .n = n, .nt = 1};
+    a.part = mspt_ctx_alloc(ctx, (size_t)mspt_get_threads() * sizeof(double));
+    if (!a.part)
         return 0;
-#pragma omp parallel for num_threads(nblk) schedule(static) if (nblk > 1)
-    for (int k = 0; k < nblk; k++) {
-        size_t i0 = n * (size_t)k / (size_t)nblk;
-        size_t i1 = n * (size_t)(k + 1) / (size_t)nblk;
-        part[k] = sum_range(x, i0, i1);
-    }
+    mspt_parallel(n, sum_block, &a);
     double s = 0;
-    for (int k = 0; k < nblk; k++)
-        s += part[k];
+    for (int k = 0; k < a.nt; k++)
+        s += a.part[k];
     return s;
+}
+
+/* gx (n) += g, block t */
+static void fill_grad_block(void *arg, int t, int nt)
+{
+    const reduce_args *a = arg;
+    float *gx = a->y;
+    float g = a->g;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        gx[i] += g;
 }
 
 typedef struct {
@@ -58,11 +83,8 @@ static void total_backward(mspt_ctx *ctx, void *saved)
     float *gx = mspt_grad(ctx, s->x);
     if (!gx)
         return;
-    float g = s->scale * s->y->grad[0];
-    size_t n = s->x->numel;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        gx[i] += g;
+    reduce_args a = {.y = gx, .g = s->scale * s->y->grad[0], .n = s->x->numel};
+    mspt_parallel(a.n, fill_grad_block, &a);
 }
 
 /* x (any) -> y (1) = Σ x (mean: Σ x / n; NaN for an empty x, as PyTorch) */
@@ -103,23 +125,38 @@ typedef struct {
     size_t outer, n, inner;
 } mean_dim_saved;
 
-/* x (outer, n, inner) -> y (outer, inner) = mean over n, in double */
-static void mean_dim_forward(float *y, const float *x, size_t outer,
-                             size_t n, size_t inner)
+/* x (outer, n, inner) -> y (outer, inner) = mean over n, in double; the
+ * outputs r of block t */
+static void mean_dim_block(void *arg, int t, int nt)
 {
-    size_t m = outer * inner;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (m * n > PAR_MIN)
-    for (size_t r = 0; r < m; r++) {
+    const reduce_args *a = arg;
+    size_t n = a->n, inner = a->inner, r0, r1;
+    mspt_block(a->outer * inner, t, nt, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
         size_t o = r / inner, i = r % inner;
-        const float *xs = x + o * n * inner + i;
+        const float *xs = a->x + o * n * inner + i;
         double s = 0;
         for (size_t k = 0; k < n; k++)
             s += xs[k * inner];
-        y[r] = (float)(s / (double)n);
+        a->y[r] = (float)(s / (double)n);
     }
 }
 
-/* gx[o, k, i] += gy[o, i] / n */
+/* gx[o, k, i] += gy[o, i] / n, rows (o, k) of block t */
+static void mean_dim_grad_block(void *arg, int t, int nt)
+{
+    const reduce_args *a = arg;
+    size_t n = a->n, inner = a->inner, r0, r1;
+    float inv = 1.0f / (float)n;
+    mspt_block(a->outer * n, t, nt, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
+        const float *g = a->x + (r / n) * inner;
+        float *gr = a->y + r * inner;
+        for (size_t i = 0; i < inner; i++)
+            gr[i] += g[i] * inv;
+    }
+}
+
 static void mean_dim_backward(mspt_ctx *ctx, void *saved)
 {
     mean_dim_saved *s = saved;
@@ -128,16 +165,9 @@ static void mean_dim_backward(mspt_ctx *ctx, void *saved)
     float *gx = mspt_grad(ctx, s->x);
     if (!gx)
         return;
-    const float *gy = s->y->grad;
-    size_t n = s->n, inner = s->inner, rows = s->outer * n;
-    float inv = 1.0f / (float)n;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (rows * inner > PAR_MIN)
-    for (size_t r = 0; r < rows; r++) {
-        const float *g = gy + (r / n) * inner;
-        float *gr = gx + r * inner;
-        for (size_t i = 0; i < inner; i++)
-            gr[i] += g[i] * inv;
-    }
+    reduce_args a = {.y = gx, .x = s->y->grad, .n = s->n, .outer = s->outer,
+                     .inner = s->inner};
+    mspt_parallel(s->outer * s->n * s->inner, mean_dim_grad_block, &a);
 }
 
 mspt_tensor *mspt_mean_dim(mspt_ctx *ctx, mspt_tensor *x, int dim)
@@ -162,7 +192,9 @@ mspt_tensor *mspt_mean_dim(mspt_ctx *ctx, mspt_tensor *x, int dim)
         return NULL;
     size_t outer = mspt_shape_numel(d, x->shape), n = (size_t)x->shape[d];
     size_t inner = mspt_shape_numel(x->ndim - d - 1, x->shape + d + 1);
-    mean_dim_forward(y->data, x->data, outer, n, inner);
+    reduce_args a = {.y = y->data, .x = x->data, .n = n, .outer = outer,
+                     .inner = inner};
+    mspt_parallel(outer * n * inner, mean_dim_block, &a);
     if (y->requires_grad) {
         mean_dim_saved *s = mspt_ctx_alloc(ctx, sizeof *s);
         if (!s)

@@ -16,11 +16,6 @@
 #include <mspt/ops.h>
 
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static int omp_get_thread_num(void) { return 0; }
-#endif
 
 #include "fused_simd.h"
 
@@ -243,85 +238,145 @@ static scan_tile tile_args(const scan_saved *s, int b, int d0, const float *at,
     return a;
 }
 
+/* Work measure of the tile loops: split whenever there are two jobs (each
+ * is a whole scan over L), as the op always did. */
+static size_t jobs_work(int jobs)
+{
+    return jobs > 1 ? MSPT_PAR_MIN : 0;
+}
+
+/* What the forward and backward blocks share. */
+typedef struct {
+    const scan_saved *s;
+    float *scr;          /* per block: `per` floats */
+    size_t per;
+    int B, L, D, N, ntile, nchunk;
+    float *gy, *gu, *gdt, *gz, *gA, *gDs, *gBm, *gCm; /* backward */
+    int nt;              /* backward: blocks used, set by block 0 */
+} scan_args;
+
+/* Forward jobs (b, tile) of block t, h (N, V) and the tile's parameters in
+ * the block's scratch. */
+static void scan_fwd_block(void *arg, int t, int nt)
+{
+    const scan_args *a = arg;
+    const scan_saved *s = a->s;
+    int L = a->L, D = a->D, N = a->N, ntile = a->ntile;
+    size_t NV = (size_t)N * SCAN_V, j0, j1;
+    float *h = a->scr + (size_t)t * a->per;
+    float *at = h + NV, *dsk = at + NV;
+    mspt_block((size_t)a->B * ntile, t, nt, &j0, &j1);
+    for (size_t job = j0; job < j1; job++) {
+        int b = (int)job / ntile, tile = (int)job % ntile, d0 = tile * SCAN_V;
+        tile_params(at, dsk, s->A->data, s->Dskip ? s->Dskip->data : NULL, d0,
+                    D - d0 < SCAN_V ? D - d0 : SCAN_V, N);
+        scan_tile tl = tile_args(s, b, d0, at, dsk);
+        scan_fwd_tile(&tl, s->y->data + (size_t)b * L * D + d0, h,
+                      s->ckpt ? s->ckpt + job * (a->nchunk - 1) * NV : NULL);
+    }
+}
+
+/* Backward of block t's tiles, for every b.  Its scratch: hs, das, g, at,
+ * gA, dsk, gD; the per-lane sums over its tiles for one b, lB and lC
+ * (L, N, V); their lane sums pB, pC (B, L, N), zeroed by the caller. */
+static void scan_bwd_block(void *arg, int t, int nt)
+{
+    scan_args *a = arg;
+    const scan_saved *s = a->s;
+    int B = a->B, L = a->L, D = a->D, N = a->N, nchunk = a->nchunk;
+    size_t NV = (size_t)N * SCAN_V, LNV = (size_t)L * NV, LN = (size_t)L * N;
+    size_t BLN = (size_t)B * LN, k0, k1;
+    float *hs = a->scr + (size_t)t * a->per;
+    float *das = hs + (SCAN_CHUNK + 1) * NV, *g = das + SCAN_CHUNK * NV;
+    float *at = g + NV, *tgA = at + NV, *dsk = tgA + NV, *tgD = dsk + SCAN_V;
+    float *lB = tgD + SCAN_V, *lC = lB + LNV, *pB = lC + LNV, *pC = pB + BLN;
+    float *gA = a->gA, *gDs = a->gDs;
+    if (t == 0)
+        a->nt = nt;
+    /* a block has the same tiles for every b, so gA and gDskip of a channel
+     * sum over b in one thread, in order */
+    mspt_block((size_t)a->ntile, t, nt, &k0, &k1);
+    for (int b = 0; b < B; b++) {
+        memset(lB, 0, 2 * LNV * sizeof *lB);
+        for (int tile = (int)k0; tile < (int)k1; tile++) {
+            int d0 = tile * SCAN_V, nv = D - d0 < SCAN_V ? D - d0 : SCAN_V;
+            tile_params(at, dsk, s->A->data, s->Dskip ? s->Dskip->data : NULL,
+                        d0, nv, N);
+            memset(tgA, 0, NV * sizeof *tgA);
+            memset(tgD, 0, SCAN_V * sizeof *tgD);
+            scan_tile tl = tile_args(s, b, d0, at, dsk);
+            size_t row = (size_t)b * L * D + d0;
+            const float *ck = s->ckpt ? s->ckpt + ((size_t)b * a->ntile + tile) *
+                                                      (nchunk - 1) * NV
+                                      : NULL;
+            scan_bwd_tile(&tl, ck, a->gy + row, a->gu ? a->gu + row : NULL,
+                          a->gdt ? a->gdt + row : NULL,
+                          a->gz ? a->gz + row : NULL, tgA, tgD, lB, lC, hs,
+                          das, g);
+            for (int v = 0; v < nv; v++) {
+                for (int n = 0; gA && n < N; n++)
+                    gA[(size_t)(d0 + v) * N + n] += tgA[(size_t)n * SCAN_V + v];
+                if (gDs)
+                    gDs[d0 + v] += tgD[v];
+            }
+        }
+        for (size_t i = 0; i < LN; i++)
+            for (int v = 0; v < SCAN_V; v++) {
+                pB[(size_t)b * LN + i] += lB[i * SCAN_V + v];
+                pC[(size_t)b * LN + i] += lC[i * SCAN_V + v];
+            }
+    }
+}
+
+/* gBm, gCm (B, L, N) += Σ over blocks, in block order, of their pB, pC;
+ * elements of block t. */
+static void scan_combine_block(void *arg, int t, int nt)
+{
+    const scan_args *a = arg;
+    size_t BLN = (size_t)a->B * a->L * a->N, i0, i1;
+    mspt_block(BLN, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++) {
+        float sb = 0.0f, sc = 0.0f;
+        for (int th = 0; th < a->nt; th++) {
+            const float *pB = a->scr + (size_t)th * a->per + a->per - 2 * BLN;
+            sb += pB[i];
+            sc += pB[BLN + i];
+        }
+        if (a->gBm)
+            a->gBm[i] += sb;
+        if (a->gCm)
+            a->gCm[i] += sc;
+    }
+}
+
 static void scan_backward_fn(mspt_ctx *ctx, void *p)
 {
     scan_saved *s = p;
-    int B = s->u->shape[0], L = s->u->shape[1], D = s->u->shape[2];
-    int N = s->A->shape[1];
-    int ntile = (D + SCAN_V - 1) / SCAN_V;
-    int nchunk = (L + SCAN_CHUNK - 1) / SCAN_CHUNK;
-    size_t NV = (size_t)N * SCAN_V, LNV = (size_t)L * NV;
-    size_t LN = (size_t)L * N, BLN = (size_t)B * LN;
-    float *gy = mspt_grad(ctx, s->y);
-    float *gu = mspt_grad(ctx, s->u), *gdt = mspt_grad(ctx, s->dt);
-    float *gz = s->z ? mspt_grad(ctx, s->z) : NULL;
-    float *gA = mspt_grad(ctx, s->A);
-    float *gDs = s->Dskip ? mspt_grad(ctx, s->Dskip) : NULL;
-    float *gBm = mspt_grad(ctx, s->Bm), *gCm = mspt_grad(ctx, s->Cm);
-    /* per thread: hs, das, g, at, gA, dsk, gD; the per-lane sums over its
-     * tiles for one b, lB and lC (L, N, V); their lane sums pB, pC (B, L, N) */
+    scan_args a = {.s = s, .B = s->u->shape[0], .L = s->u->shape[1],
+                   .D = s->u->shape[2], .N = s->A->shape[1], .nt = 1};
+    a.ntile = (a.D + SCAN_V - 1) / SCAN_V;
+    a.nchunk = (a.L + SCAN_CHUNK - 1) / SCAN_CHUNK;
+    size_t NV = (size_t)a.N * SCAN_V, LNV = (size_t)a.L * NV;
+    size_t BLN = (size_t)a.B * a.L * a.N;
+    a.gy = mspt_grad(ctx, s->y);
+    a.gu = mspt_grad(ctx, s->u);
+    a.gdt = mspt_grad(ctx, s->dt);
+    a.gz = s->z ? mspt_grad(ctx, s->z) : NULL;
+    a.gA = mspt_grad(ctx, s->A);
+    a.gDs = s->Dskip ? mspt_grad(ctx, s->Dskip) : NULL;
+    a.gBm = mspt_grad(ctx, s->Bm);
+    a.gCm = mspt_grad(ctx, s->Cm);
+    /* per block: see scan_bwd_block */
     int nth = mspt_get_threads();
-    size_t per = (2 * SCAN_CHUNK + 4) * NV + 2 * SCAN_V + 2 * LNV + 2 * BLN;
-    float *scr = mspt_ctx_alloc(ctx, (size_t)nth * per * sizeof(float));
-    if (!gy || !scr)
+    a.per = (2 * SCAN_CHUNK + 4) * NV + 2 * SCAN_V + 2 * LNV + 2 * BLN;
+    a.scr = mspt_ctx_alloc(ctx, (size_t)nth * a.per * sizeof(float));
+    if (!a.gy || !a.scr)
         return;
-    memset(scr, 0, (size_t)nth * per * sizeof(float));
-
-#pragma omp parallel num_threads(nth)
-    {
-        float *hs = scr + (size_t)omp_get_thread_num() * per;
-        float *das = hs + (SCAN_CHUNK + 1) * NV, *g = das + SCAN_CHUNK * NV;
-        float *at = g + NV, *tgA = at + NV, *dsk = tgA + NV, *tgD = dsk + SCAN_V;
-        float *lB = tgD + SCAN_V, *lC = lB + LNV, *pB = lC + LNV, *pC = pB + BLN;
-        for (int b = 0; b < B; b++) {
-            memset(lB, 0, 2 * LNV * sizeof *lB);
-            /* a static schedule gives a thread the same tiles for every b, so
-             * gA and gDskip of a channel sum over b in one thread, in order */
-#pragma omp for schedule(static) nowait
-            for (int tile = 0; tile < ntile; tile++) {
-                int d0 = tile * SCAN_V, nv = D - d0 < SCAN_V ? D - d0 : SCAN_V;
-                tile_params(at, dsk, s->A->data,
-                            s->Dskip ? s->Dskip->data : NULL, d0, nv, N);
-                memset(tgA, 0, NV * sizeof *tgA);
-                memset(tgD, 0, SCAN_V * sizeof *tgD);
-                scan_tile a = tile_args(s, b, d0, at, dsk);
-                size_t row = (size_t)b * L * D + d0;
-                const float *ck = s->ckpt ? s->ckpt + ((size_t)b * ntile + tile) *
-                                                          (nchunk - 1) * NV
-                                          : NULL;
-                scan_bwd_tile(&a, ck, gy + row, gu ? gu + row : NULL,
-                              gdt ? gdt + row : NULL, gz ? gz + row : NULL,
-                              tgA, tgD, lB, lC, hs, das, g);
-                for (int v = 0; v < nv; v++) {
-                    for (int n = 0; gA && n < N; n++)
-                        gA[(size_t)(d0 + v) * N + n] += tgA[(size_t)n * SCAN_V + v];
-                    if (gDs)
-                        gDs[d0 + v] += tgD[v];
-                }
-            }
-            for (size_t i = 0; i < LN; i++)
-                for (int v = 0; v < SCAN_V; v++) {
-                    pB[(size_t)b * LN + i] += lB[i * SCAN_V + v];
-                    pC[(size_t)b * LN + i] += lC[i * SCAN_V + v];
-                }
-        }
-    }
-    /* combine the per-thread sums over channels in thread order */
-    if (gBm || gCm) {
-#pragma omp parallel for num_threads(nth) schedule(static)
-        for (size_t i = 0; i < BLN; i++) {
-            float sb = 0.0f, sc = 0.0f;
-            for (int th = 0; th < nth; th++) {
-                const float *pB = scr + (size_t)th * per + per - 2 * BLN;
-                sb += pB[i];
-                sc += pB[BLN + i];
-            }
-            if (gBm)
-                gBm[i] += sb;
-            if (gCm)
-                gCm[i] += sc;
-        }
-    }
+    memset(a.scr, 0, (size_t)nth * a.per * sizeof(float));
+    mspt_parallel(jobs_work(a.ntile), scan_bwd_block, &a);
+    /* combine the per-block sums over channels in block order */
+    if (a.gBm || a.gCm)
+        mspt_parallel(BLN * (size_t)a.nt, scan_combine_block, &a);
 }
 
 static int same_shape_as(const mspt_tensor *t, int d0, int d1, int d2)
@@ -366,24 +421,16 @@ mspt_tensor *mspt_selective_scan(mspt_ctx *ctx, mspt_tensor *u,
     int nchunk = (L + SCAN_CHUNK - 1) / SCAN_CHUNK;
     size_t NV = (size_t)N * SCAN_V;
     size_t nckpt = (size_t)B * ntile * (nchunk > 1 ? nchunk - 1 : 0) * NV;
-    int nth = mspt_get_threads();
-    float *scr = mspt_ctx_alloc(ctx, (size_t)nth * (2 * NV + SCAN_V) * sizeof(float));
+    size_t per = 2 * NV + SCAN_V; /* per block: h, at, dsk */
+    float *scr = mspt_ctx_alloc(ctx, (size_t)mspt_get_threads() * per *
+                                         sizeof(float));
     float *ckpt = needs && nckpt ? mspt_ctx_alloc(ctx, nckpt * sizeof(float)) : NULL;
     if (!y || !scr || (needs && nckpt && !ckpt))
         return NULL;
     scan_saved sv = {u, dt, A, Bm, Cm, Dskip, z, y, ckpt};
-
-#pragma omp parallel for num_threads(nth) schedule(static)
-    for (int job = 0; job < B * ntile; job++) {
-        int b = job / ntile, tile = job % ntile, d0 = tile * SCAN_V;
-        float *h = scr + (size_t)omp_get_thread_num() * (2 * NV + SCAN_V);
-        float *at = h + NV, *dsk = at + NV;
-        tile_params(at, dsk, A->data, Dskip ? Dskip->data : NULL, d0,
-                    D - d0 < SCAN_V ? D - d0 : SCAN_V, N);
-        scan_tile a = tile_args(&sv, b, d0, at, dsk);
-        scan_fwd_tile(&a, y->data + (size_t)b * L * D + d0, h,
-                      ckpt ? ckpt + (size_t)job * (nchunk - 1) * NV : NULL);
-    }
+    scan_args a = {.s = &sv, .scr = scr, .per = per, .B = B, .L = L, .D = D,
+                   .N = N, .ntile = ntile, .nchunk = nchunk};
+    mspt_parallel(jobs_work(B * ntile), scan_fwd_block, &a);
 
     if (y->requires_grad) {
         scan_saved *s = mspt_ctx_alloc(ctx, sizeof *s);

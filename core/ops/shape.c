@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PAR_MIN 32768 /* below this many elements, fork/join costs more */
-
 /* dim in [−ndim, ndim) -> [0, ndim), or −1 if out of range. */
 static int norm_dim(int dim, int ndim)
 {
@@ -27,32 +25,41 @@ static size_t inner_of(const mspt_tensor *x, int dim)
     return mspt_shape_numel(x->ndim - dim - 1, x->shape + dim + 1);
 }
 
+typedef struct {
+    float *dst;
+    const float *src;
+    size_t dstride, sstride, nb, blen;
+    int accumulate;
+} copy_args;
+
 /* dst block b (blen floats at b·dstride) = (or +=) src block b (at
  * b·sstride), for b < nb.  The flat range is cut in one piece per thread and
  * each piece walks block segments, so the work splits evenly whether there
  * are few long blocks or many short ones. */
+static void copy_block(void *arg, int t, int nt)
+{
+    const copy_args *a = arg;
+    size_t blen = a->blen, i, end;
+    mspt_block(a->nb * blen, t, nt, &i, &end);
+    while (i < end) {
+        size_t b = i / blen, j = i % blen;
+        size_t len = blen - j < end - i ? blen - j : end - i;
+        float *d = a->dst + b * a->dstride + j;
+        const float *s = a->src + b * a->sstride + j;
+        if (a->accumulate)
+            for (size_t k = 0; k < len; k++)
+                d[k] += s[k];
+        else
+            memcpy(d, s, len * sizeof(float));
+        i += len;
+    }
+}
+
 static void copy_blocks(float *dst, size_t dstride, const float *src,
                         size_t sstride, size_t nb, size_t blen, int accumulate)
 {
-    size_t n = nb * blen;
-    int nblk = n > PAR_MIN ? mspt_get_threads() : 1;
-#pragma omp parallel for num_threads(nblk) schedule(static) if (nblk > 1)
-    for (int k = 0; k < nblk; k++) {
-        size_t i = n * (size_t)k / (size_t)nblk;
-        size_t end = n * (size_t)(k + 1) / (size_t)nblk;
-        while (i < end) {
-            size_t b = i / blen, j = i % blen;
-            size_t len = blen - j < end - i ? blen - j : end - i;
-            float *d = dst + b * dstride + j;
-            const float *s = src + b * sstride + j;
-            if (accumulate)
-                for (size_t t = 0; t < len; t++)
-                    d[t] += s[t];
-            else
-                memcpy(d, s, len * sizeof(float));
-            i += len;
-        }
-    }
+    copy_args a = {dst, src, dstride, sstride, nb, blen, accumulate};
+    mspt_parallel(nb * blen, copy_block, &a);
 }
 
 /* ---- reshape: a view ------------------------------------------------------ */
@@ -118,57 +125,72 @@ typedef struct {
     int perm[MSPT_MAX_DIMS];
 } permute_saved;
 
+typedef struct {
+    float *dst;
+    const float *src;
+    int nd, accumulate;
+    int ds[MSPT_MAX_DIMS];         /* dst's shape */
+    size_t stride[MSPT_MAX_DIMS];  /* src step per dst index */
+    size_t rows, cols;
+} permute_args;
+
+/* Rows [r0, r1) of block t of dst (rows, cols): decode the first row index
+ * once, then step it like an odometer. */
+static void permute_block(void *arg, int t, int nt)
+{
+    const permute_args *a = arg;
+    int nd = a->nd;
+    const int *ds = a->ds;
+    const size_t *stride = a->stride;
+    size_t cols = a->cols, cstride = stride[nd - 1], r0, r1;
+    mspt_block(a->rows, t, nt, &r0, &r1);
+    int idx[MSPT_MAX_DIMS] = {0};
+    size_t rem = r0, off = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+        idx[d] = (int)(rem % (size_t)ds[d]);
+        rem /= (size_t)ds[d];
+        off += (size_t)idx[d] * stride[d];
+    }
+    for (size_t r = r0; r < r1; r++) {
+        float *o = a->dst + r * cols;
+        const float *s = a->src + off;
+        if (a->accumulate)
+            for (size_t c = 0; c < cols; c++)
+                o[c] += s[c * cstride];
+        else
+            for (size_t c = 0; c < cols; c++)
+                o[c] = s[c * cstride];
+        for (int d = nd - 2; d >= 0; d--) { /* next row */
+            off += stride[d];
+            if (++idx[d] < ds[d])
+                break;
+            off -= (size_t)ds[d] * stride[d];
+            idx[d] = 0;
+        }
+    }
+}
+
 /* src (shape ss, nd dims) -> dst (shape ss[perm[0]], …, ss[perm[nd−1]]):
  * dst[i0, …, i_{nd−1}] = (or +=) src at Σ_k i_k · stride_src[perm[k]].
- * Rows of dst (all but its last dim) are split into one block per thread;
- * each block decodes its first row index once and then steps it like an
- * odometer. */
+ * Rows of dst (all but its last dim) are split into one block per thread. */
 static void permute_kernel(float *dst, const float *src, int nd,
                            const int *ss, const int *perm, int accumulate)
 {
-    size_t sstride[MSPT_MAX_DIMS], stride[MSPT_MAX_DIMS];
-    int ds[MSPT_MAX_DIMS];
+    permute_args a = {.dst = dst, .src = src, .nd = nd,
+                      .accumulate = accumulate};
+    size_t sstride[MSPT_MAX_DIMS];
     sstride[nd - 1] = 1;
     for (int k = nd - 2; k >= 0; k--)
         sstride[k] = sstride[k + 1] * (size_t)ss[k + 1];
     for (int k = 0; k < nd; k++) {
-        ds[k] = ss[perm[k]];
-        stride[k] = sstride[perm[k]]; /* src step per dst index k */
+        a.ds[k] = ss[perm[k]];
+        a.stride[k] = sstride[perm[k]];
     }
-    size_t cols = (size_t)ds[nd - 1], cstride = stride[nd - 1];
-    size_t rows = mspt_shape_numel(nd - 1, ds);
-    if (rows * cols == 0)
+    a.cols = (size_t)a.ds[nd - 1];
+    a.rows = mspt_shape_numel(nd - 1, a.ds);
+    if (a.rows * a.cols == 0)
         return;
-    int nblk = rows * cols > PAR_MIN ? mspt_get_threads() : 1;
-#pragma omp parallel for num_threads(nblk) schedule(static) if (nblk > 1)
-    for (int k = 0; k < nblk; k++) {
-        size_t r0 = rows * (size_t)k / (size_t)nblk;
-        size_t r1 = rows * (size_t)(k + 1) / (size_t)nblk;
-        int idx[MSPT_MAX_DIMS] = {0};
-        size_t rem = r0, off = 0;
-        for (int d = nd - 2; d >= 0; d--) {
-            idx[d] = (int)(rem % (size_t)ds[d]);
-            rem /= (size_t)ds[d];
-            off += (size_t)idx[d] * stride[d];
-        }
-        for (size_t r = r0; r < r1; r++) {
-            float *o = dst + r * cols;
-            const float *s = src + off;
-            if (accumulate)
-                for (size_t c = 0; c < cols; c++)
-                    o[c] += s[c * cstride];
-            else
-                for (size_t c = 0; c < cols; c++)
-                    o[c] = s[c * cstride];
-            for (int d = nd - 2; d >= 0; d--) { /* next row */
-                off += stride[d];
-                if (++idx[d] < ds[d])
-                    break;
-                off -= (size_t)ds[d] * stride[d];
-                idx[d] = 0;
-            }
-        }
-    }
+    mspt_parallel(a.rows * a.cols, permute_block, &a);
 }
 
 /* gx (x's shape) += gy permuted back by the inverse permutation */
@@ -248,22 +270,37 @@ typedef struct {
     size_t outer, n, inner;
 } flip_saved;
 
-/* src (outer, n, inner) -> dst[o, i, :] = (or +=) src[o, n − 1 − i, :] */
-static void flip_kernel(float *dst, const float *src, size_t outer, size_t n,
-                        size_t inner, int accumulate)
+typedef struct {
+    float *dst;
+    const float *src;
+    size_t outer, n, inner;
+    int accumulate;
+} flip_args;
+
+/* src (outer, n, inner) -> dst[o, i, :] = (or +=) src[o, n − 1 − i, :],
+ * rows (o, i) of block t */
+static void flip_block(void *arg, int t, int nt)
 {
-    size_t rows = outer * n;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) if (rows * inner > PAR_MIN)
-    for (size_t r = 0; r < rows; r++) {
+    const flip_args *a = arg;
+    size_t n = a->n, inner = a->inner, r0, r1;
+    mspt_block(a->outer * n, t, nt, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
         size_t o = r / n, i = r % n;
-        float *d = dst + r * inner;
-        const float *s = src + (o * n + (n - 1 - i)) * inner;
-        if (accumulate)
+        float *d = a->dst + r * inner;
+        const float *s = a->src + (o * n + (n - 1 - i)) * inner;
+        if (a->accumulate)
             for (size_t j = 0; j < inner; j++)
                 d[j] += s[j];
         else
             memcpy(d, s, inner * sizeof(float));
     }
+}
+
+static void flip_kernel(float *dst, const float *src, size_t outer, size_t n,
+                        size_t inner, int accumulate)
+{
+    flip_args a = {dst, src, outer, n, inner, accumulate};
+    mspt_parallel(outer * n * inner, flip_block, &a);
 }
 
 /* flip is its own inverse: gx += flip(gy) */

@@ -50,20 +50,31 @@ typedef struct adam_scalars {
     float neg_step;  /* −lr / (1 − β1^t) */
 } adam_scalars;
 
-/* One parameter, p g m v (n), vmax (n) or NULL without amsgrad.  Float
- * operations in torch's order:
+/* One parameter, p g m v (n), vmax (n) or NULL without amsgrad. */
+typedef struct adam_args {
+    float *p, *m, *v, *vmax;
+    const float *g;
+    size_t n;
+    const adam_scalars *c;
+    int decoupled;
+} adam_args;
+
+/* Elements of block t.  Float operations in torch's order:
  *   adamw: p = p·(1 − lr·wd)        adam: g = g + wd·p   (if wd ≠ 0)
  *   m = m·β1 + (1 − β1)·g
  *   v = v·β2 + ((1 − β2)·g)·g
  *   vmax = max(vmax, v)                                  (amsgrad)
  *   p = p + (−step·m) / (√v̂ / √bc2 + eps),  v̂ = vmax or v             */
-static void adam_update(float *p, const float *g, float *m, float *v,
-                        float *vmax, size_t n, const adam_scalars *c,
-                        int decoupled)
+static void adam_block(void *arg, int t, int nt)
 {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) \
-    if (n >= OPTIM_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) {
+    const adam_args *a = arg;
+    float *p = a->p, *m = a->m, *v = a->v, *vmax = a->vmax;
+    const float *g = a->g;
+    const adam_scalars *c = a->c;
+    int decoupled = a->decoupled;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++) {
         float gi = g[i];
         if (decoupled)
             p[i] = p[i] * c->decay;
@@ -106,9 +117,10 @@ static void adam_step(void *self)
             .eps = (float)a->eps,
             .neg_step = (float)(-(lr / bc1)),
         };
-        adam_update(sl->p->data, sl->p->grad, sl->buf[0], sl->buf[1],
-                    a->amsgrad ? sl->buf[2] : NULL, sl->p->numel, &c,
-                    a->decoupled);
+        adam_args args = {sl->p->data, sl->buf[0], sl->buf[1],
+                          a->amsgrad ? sl->buf[2] : NULL, sl->p->grad,
+                          sl->p->numel, &c, a->decoupled};
+        mspt_parallel(args.n, adam_block, &args);
     }
 }
 

@@ -54,44 +54,67 @@ static inline float adam_dir(const float *p, const float *m, const float *v,
     return a;
 }
 
-/* Pass 1 over one parameter, p g m v (n): update the moments and return
- * ‖p‖² and ‖a‖² (partials: 2 doubles per chunk). */
-static void lamb_moments(const float *p, const float *g, float *m, float *v,
-                         size_t n, const lamb_scalars *c, double *partials,
-                         double *wsq, double *asq)
+/* One parameter's passes: p g m v (n). */
+typedef struct lamb_args {
+    float *p, *m, *v;
+    const float *g;
+    size_t n;
+    const lamb_scalars *c;
+    double *partials; /* pass 1: 2 per chunk */
+    float alpha;      /* pass 2 */
+} lamb_args;
+
+/* Pass 1, the chunks of block t: update the moments; partials of chunk ch
+ * are its Σ p² and Σ a², in double. */
+static void lamb_moments_block(void *arg, int t, int nt)
 {
-    size_t nchunks = (n + LAMB_CHUNK - 1) / LAMB_CHUNK;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) \
-    if (n >= OPTIM_PARALLEL_MIN)
-    for (size_t ch = 0; ch < nchunks; ch++) {
+    const lamb_args *a = arg;
+    const float *p = a->p, *g = a->g;
+    float *m = a->m, *v = a->v;
+    const lamb_scalars *c = a->c;
+    size_t n = a->n, ch0, ch1;
+    mspt_block((n + LAMB_CHUNK - 1) / LAMB_CHUNK, t, nt, &ch0, &ch1);
+    for (size_t ch = ch0; ch < ch1; ch++) {
         size_t lo = ch * LAMB_CHUNK;
         size_t hi = lo + LAMB_CHUNK < n ? lo + LAMB_CHUNK : n;
         double w = 0, s = 0;
         for (size_t i = lo; i < hi; i++) {
             m[i] = m[i] * c->b1 + c->omb1 * g[i];
             v[i] = v[i] * c->b2 + c->omb2 * g[i] * g[i];
-            float a = adam_dir(p, m, v, i, c);
+            float ad = adam_dir(p, m, v, i, c);
             w += (double)p[i] * p[i];
-            s += (double)a * a;
+            s += (double)ad * ad;
         }
-        partials[2 * ch] = w;
-        partials[2 * ch + 1] = s;
-    }
-    *wsq = *asq = 0;
-    for (size_t ch = 0; ch < nchunks; ch++) {
-        *wsq += partials[2 * ch];
-        *asq += partials[2 * ch + 1];
+        a->partials[2 * ch] = w;
+        a->partials[2 * ch + 1] = s;
     }
 }
 
-/* Pass 2: p = p + alpha·a, a recomputed exactly as in pass 1. */
-static void lamb_apply(float *p, const float *m, const float *v, size_t n,
-                       const lamb_scalars *c, float alpha)
+/* Pass 1 over one parameter: update the moments and return ‖p‖² and ‖a‖²
+ * (chunk partials added in order). */
+static void lamb_moments(lamb_args *a, double *wsq, double *asq)
 {
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) \
-    if (n >= OPTIM_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++)
-        p[i] = p[i] + alpha * adam_dir(p, m, v, i, c);
+    size_t nchunks = (a->n + LAMB_CHUNK - 1) / LAMB_CHUNK;
+    mspt_parallel(a->n, lamb_moments_block, a);
+    *wsq = *asq = 0;
+    for (size_t ch = 0; ch < nchunks; ch++) {
+        *wsq += a->partials[2 * ch];
+        *asq += a->partials[2 * ch + 1];
+    }
+}
+
+/* Pass 2, elements of block t: p = p + alpha·a, a recomputed exactly as in
+ * pass 1. */
+static void lamb_apply_block(void *arg, int t, int nt)
+{
+    const lamb_args *a = arg;
+    float *p = a->p;
+    float alpha = a->alpha;
+    const float *m = a->m, *v = a->v;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++)
+        p[i] = p[i] + alpha * adam_dir(p, m, v, i, a->c);
 }
 
 static void lamb_step(void *self)
@@ -113,9 +136,10 @@ static void lamb_step(void *self)
             (float)l->beta1, (float)(1.0 - l->beta1), (float)l->beta2,
             (float)(1.0 - l->beta2), (float)l->eps, grp->weight_decay,
         };
+        lamb_args a = {p->data, sl->buf[0], sl->buf[1], p->grad, p->numel,
+                       &c, l->partials, 0.0f};
         double wsq, asq;
-        lamb_moments(p->data, p->grad, sl->buf[0], sl->buf[1], p->numel, &c,
-                     l->partials, &wsq, &asq);
+        lamb_moments(&a, &wsq, &asq);
         /* torch holds both norms and their ratio as float32 scalars. */
         float wnorm = (float)sqrt(wsq), anorm = (float)sqrt(asq);
         if (wnorm > (float)l->clamp)
@@ -123,8 +147,8 @@ static void lamb_step(void *self)
         float ratio = wnorm == 0.0f || anorm == 0.0f ? 1.0f : wnorm / anorm;
         if (l->adam)
             ratio = 1.0f;
-        float alpha = (float)(-((double)grp->lr * corr)) * ratio;
-        lamb_apply(p->data, sl->buf[0], sl->buf[1], p->numel, &c, alpha);
+        a.alpha = (float)(-((double)grp->lr * corr)) * ratio;
+        mspt_parallel(a.n, lamb_apply_block, &a);
     }
 }
 

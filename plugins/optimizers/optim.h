@@ -49,9 +49,6 @@ int optim_read_betas(const mspt_config *cfg, double betas[2],
 int optim_read_nonneg(const mspt_config *cfg, const char *key, double *v,
                       mspt_error *err);
 
-/* Elementwise loops over tensors at least this long run on OpenMP threads. */
-#define OPTIM_PARALLEL_MIN 32768
-
 /* The components, one per file. */
 extern const mspt_component optim_sgd, optim_adam, optim_adamw, optim_lamb;
 

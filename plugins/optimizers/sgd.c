@@ -24,20 +24,30 @@ static const mspt_param sgd_params[] = {
     {NULL, 0, NULL, NULL},
 };
 
-/* One parameter, p g buf (n); buf NULL without momentum.  Float operations
- * in torch's order:
+/* One parameter, p g buf (n); buf NULL without momentum. */
+typedef struct sgd_args {
+    float *p, *buf;
+    const float *g;
+    size_t n;
+    float neg_lr, wd, mu, damp1;
+    int first, nesterov;
+} sgd_args;
+
+/* Elements of block t.  Float operations in torch's order:
  *   d = g + wd·p                              (if wd ≠ 0)
  *   buf = d (first step)  or  buf·μ + (1 − dampening)·d
  *   d = d + μ·buf (Nesterov)  or  buf
  *   p = p − lr·d                                                          */
-static void sgd_update(float *p, const float *g, float *buf, size_t n,
-                       float lr, float wd, float mu, float damp1, int first,
-                       int nesterov)
+static void sgd_block(void *arg, int t, int nt)
 {
-    float neg_lr = -lr;
-#pragma omp parallel for num_threads(mspt_get_threads()) schedule(static) \
-    if (n >= OPTIM_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) {
+    const sgd_args *a = arg;
+    float *p = a->p, *buf = a->buf;
+    const float *g = a->g;
+    float neg_lr = a->neg_lr, wd = a->wd, mu = a->mu, damp1 = a->damp1;
+    int first = a->first, nesterov = a->nesterov;
+    size_t i0, i1;
+    mspt_block(a->n, t, nt, &i0, &i1);
+    for (size_t i = i0; i < i1; i++) {
         float d = g[i];
         if (wd != 0.0f)
             d = d + wd * p[i];
@@ -60,9 +70,10 @@ static void sgd_step(void *self)
         if (!sl->p->grad)
             continue;
         const mspt_param_group *grp = &o->groups[sl->group];
-        sgd_update(sl->p->data, sl->p->grad, sl->buf[0], sl->p->numel,
-                   grp->lr, grp->weight_decay, s->momentum, damp1, first,
-                   s->nesterov);
+        sgd_args a = {sl->p->data, sl->buf[0], sl->p->grad, sl->p->numel,
+                      -grp->lr, grp->weight_decay, s->momentum, damp1, first,
+                      s->nesterov};
+        mspt_parallel(a.n, sgd_block, &a);
     }
     o->steps++;
 }
