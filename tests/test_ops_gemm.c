@@ -180,6 +180,26 @@ static void gradchecks(void)
     gc_input(&c, 2, 1, (int[]){117}, 1);
     gc_run(&c, f_linear, ref_linear, &l);
     gc_case_free(&c);
+    /* the bias paths of linear.c: rows filled first (2(in+1) > out); in
+     * the GEMM as [x | 1]·[w | b]ᵀ, with [gw | gb] from one GEMM too
+     * (in + 1 ≤ 32) or not */
+    static const int bias_paths[][3] = {{5, 70, 80}, {400, 50, 90},
+                                        {67, 20, 90}, {13, 40, 100}};
+    static const char *bias_names[] = {
+        "linear (5,70)x(80,70)+b, bias rows first",
+        "linear (400,50)x(90,50)+b, bias rows first, column sums on threads",
+        "linear (67,20)x(90,20)+b, bias in both GEMMs",
+        "linear (13,40)x(100,40)+b, bias in the forward GEMM"};
+    for (int k = 0; k < 4; k++) {
+        const int *d = bias_paths[k];
+        l = (spec){.R = d[0], .I = d[1], .O = d[2], .bias = 1};
+        c = gc_case_new(bias_names[k], 3);
+        gc_input(&c, 0, 2, (int[]){d[0], d[1]}, 1);
+        gc_input(&c, 1, 2, (int[]){d[2], d[1]}, 1);
+        gc_input(&c, 2, 1, (int[]){d[2]}, 1);
+        gc_run(&c, f_linear, ref_linear, &l);
+        gc_case_free(&c);
+    }
     l = (spec){.R = 11, .I = 5, .O = 6, .bias = 1};
     c = gc_case_new("linear, x constant", 3);
     gc_input(&c, 0, 2, (int[]){11, 5}, 0);

@@ -37,7 +37,8 @@ static const char *exp_lua =
 
 static mspt_error last_err; /* of the last train() */
 
-static int train(const char *run, const char *const *ov, size_t n)
+static int train_from(const char *run, const char *const *ov, size_t n,
+                      const char *resume)
 {
     char path[128], run_dir[128];
     mspt_error err = {0};
@@ -46,12 +47,35 @@ static int train(const char *run, const char *const *ov, size_t n)
     mspt_experiment x;
     int rc = mspt_experiment_load(&x, path, ov, n, &err);
     if (!rc)
-        rc = mspt_train(&x, run_dir, NULL, &err);
+        rc = mspt_train(&x, run_dir, resume, &err);
     if (rc)
         diag("%s", err.msg);
     last_err = err;
     mspt_experiment_free(&x);
     return rc;
+}
+
+static int train(const char *run, const char *const *ov, size_t n)
+{
+    return train_from(run, ov, n, NULL);
+}
+
+/* The records of run's event files, oldest file first (their names sort
+ * by creation time); returns the count of files. */
+static int event_files(const char *run, char files[][512], int max)
+{
+    char tbdir[256];
+    snprintf(tbdir, sizeof tbdir, "%s/%s/tb", dir, run);
+    struct dirent **list;
+    int n = scandir(tbdir, &list, NULL, alphasort), k = 0;
+    for (int i = 0; i < n; i++) {
+        if (strstr(list[i]->d_name, "events.out.tfevents.") && k < max)
+            snprintf(files[k++], 512, "%s/%s", tbdir, list[i]->d_name);
+        free(list[i]);
+    }
+    if (n >= 0)
+        free(list);
+    return k;
 }
 
 static int exists(const char *run, const char *rel)
@@ -139,6 +163,9 @@ int main(void)
     ok(nev > 1 && !strcmp(ev[0].file_version, "brain.Event:2"),
        "event file: every record's length and data CRC valid, file_version first (%s)",
        nev < 0 ? why : "ok");
+    ok(nev > 1 && ev[1].session_status == 1 && ev[1].step == 0 &&
+           !ev[1].has_simple && !ev[1].has_image,
+       "then a SessionLog START at step 0");
 
     /* every scalar event is a metrics.csv cell, and every cell an event */
     static const char *tags[4] = {"train_loss", "train_loss_epoch", "val_loss", "lr"};
@@ -196,6 +223,28 @@ int main(void)
     ok(train("nochan", nochan, 1) == MSPT_ERR_CONFIG &&
            strstr(last_err.msg, "plots.channels[1]: channel 3, but windows have 3 channels"),
        "a plot channel the windows lack is refused");
+    /* resuming: the new event file restarts the session just past the
+     * checkpoint, so TensorBoard drops what the first run logged later */
+    const char *one[] = {"trainer.max_epochs=1", "trainer.log_every_n_steps=1"};
+    const char *three[] = {"trainer.max_epochs=3", "trainer.log_every_n_steps=1"};
+    row r1[64];
+    int n1 = train("res", one, 2) == 0 ? read_csv("res", r1, 64) : -1;
+    int rc3 = n1 > 0 ? train_from("res", three, 2, "last") : -1;
+    char files[4][512];
+    int nf = event_files("res", files, 4), nrec = -1;
+    static event rev[1024];
+    if (rc3 == 0 && nf == 2) {
+        size_t rlen = 0;
+        uint8_t *rbuf = slurp(files[1], &rlen);
+        nrec = rbuf ? read_records(rbuf, rlen, rev, 1024, &why) : -1;
+        free(rbuf);
+    }
+    long long saved = n1 > 0 ? r1[n1 - 1].step : -1;
+    ok(nf == 2 && nrec > 2 && rev[1].session_status == 1 &&
+           rev[1].step == saved + 1 && rev[2].step > saved,
+       "resumed run: a second event file, START at step %lld (checkpoint at %lld), "
+       "then later steps", nrec > 1 ? rev[1].step : -1, saved);
+
     const char *bad[] = {"logger=[wandb]"};
     mspt_error err = {0};
     snprintf(path, sizeof path, "%s/exp.lua", dir);

@@ -45,6 +45,7 @@ typedef struct event {
     long long height, width, colorspace;
     const uint8_t *png;
     size_t png_len;
+    int session_status; /* SessionLog.status (1 = START), 0 when absent */
 } event;
 
 typedef struct cursor {
@@ -150,6 +151,17 @@ static int decode_event(const uint8_t *p, size_t n, event *e)
             e->step = (long long)varint(&c);
         else if (num == 3 && wire == 2)
             copy_str(e->file_version, sizeof e->file_version, &s);
+        else if (num == 7 && wire == 2) { /* SessionLog: its status only */
+            int sn, sw;
+            cursor v;
+            while (field(&s, &sn, &sw, &v)) {
+                if (sn != 1 || sw != 0)
+                    return -1;
+                e->session_status = (int)varint(&s);
+            }
+            if (s.bad || !e->session_status)
+                return -1;
+        }
         else if (num == 5 && wire == 2) { /* Summary: exactly one value */
             int vn, vw;
             cursor v;

@@ -163,6 +163,19 @@ static int write_file_version(mspt_tb_writer *w)
     return write_record(w, (size_t)(p + vn - w->buf));
 }
 
+int mspt_tb_session_start(mspt_tb_writer *w, long long step)
+{
+    if (!w)
+        return 0;
+    uint8_t *p = reserve(w, event_head_len(step) + len_field(2));
+    if (!p)
+        return MSPT_ERR_RUNTIME;
+    p = put_event_head(p, wall_now(), step);
+    p = put_len(p, 7, 2);                   /* Event.session_log */
+    p = put_varint(put_key(p, 1, WIRE_VARINT), 1); /* status = START */
+    return write_record(w, (size_t)(p - w->buf));
+}
+
 /* An Event holding a Summary holding one Value with the given tag; the
  * value's own field (body_len bytes) is written by the caller at the
  * returned pointer. */

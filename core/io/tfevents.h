@@ -45,6 +45,13 @@ int mspt_tb_image(mspt_tb_writer *w, const char *tag, long long step,
                   double wall_time, const unsigned char *png, size_t len,
                   int width, int height, int channels);
 
+/* A SessionLog START event at `step`: TensorBoard then drops the events of
+ * earlier files in the directory whose step is ≥ step — those a stopped
+ * run logged after the checkpoint a resumed run starts from.  (Newer
+ * TensorBoards take the first START of a run as its beginning, not a
+ * restart: so every run writes one, a fresh run at step 0.) */
+int mspt_tb_session_start(mspt_tb_writer *w, long long step);
+
 /* fsync what was written (the writer itself flushes after each event). */
 void mspt_tb_flush(mspt_tb_writer *w);
 void mspt_tb_close(mspt_tb_writer *w);

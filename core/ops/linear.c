@@ -12,6 +12,7 @@
 
 typedef struct {
     mspt_tensor *x, *w, *b, *y;
+    float *xa; /* (R, I + 1) = [x | 1] when the bias rode in the GEMM */
     int R, I, O;
 } linear_saved;
 
@@ -24,19 +25,67 @@ static float *ones(mspt_ctx *ctx, int R)
     return v;
 }
 
-/* x (R, I), w (O, I), b (O) or NULL -> y (R, O) = x·wᵀ + b.
- * The bias is the rank-1 product 1 (R, 1) · bᵀ (1, O), written first; the
- * main GEMM then adds to it (beta = 1).  BLIS spreads both over threads. */
-static void linear_forward(mspt_ctx *ctx, float *y, const float *x,
-                           const float *w, const float *b, int R, int I, int O)
+/* The bias rides in the GEMM as one more inner column when copying x is
+ * cheaper than a pass over y: I + 1 ≤ O / 2 (Mamba's dt_proj 25 → 1540,
+ * a Transformer's qkv and fc1).  Otherwise y is filled with the bias first
+ * and the GEMM adds to it — two more passes over y, read and written. */
+static int bias_in_gemm(int I, int O) { return 2 * (I + 1) <= O; }
+
+/* With the bias in the GEMM and I + 1 ≤ this, the weight-gradient GEMM
+ * also takes the extra column: gyᵀ·[x | 1] = [gw | gb] in one product
+ * (one more column of a thin GEMM is free; of a wide one, it is not). */
+#define BIAS_GRAD_IN_GEMM 32
+
+typedef struct {
+    const float *x, *w, *b;
+    float *xa, *wa;
+    int R, I, O;
+} augment_job;
+
+/* Block t of the rows of xa (R, I+1) = [x | 1] and of wa (O, I+1) = [w | b]. */
+static void augment_block(void *arg, int t, int nt)
 {
+    const augment_job *a = arg;
+    size_t i0, i1, row = (size_t)a->I * sizeof(float);
+    mspt_block((size_t)a->R, t, nt, &i0, &i1);
+    for (size_t r = i0; r < i1; r++) {
+        memcpy(a->xa + r * (a->I + 1), a->x + r * a->I, row);
+        a->xa[r * (a->I + 1) + a->I] = 1.0f;
+    }
+    mspt_block((size_t)a->O, t, nt, &i0, &i1);
+    for (size_t o = i0; o < i1; o++) {
+        memcpy(a->wa + o * (a->I + 1), a->w + o * a->I, row);
+        a->wa[o * (a->I + 1) + a->I] = a->b[o];
+    }
+}
+
+/* x (R, I), w (O, I), b (O) or NULL -> y (R, O) = x·wᵀ + b.  Returns xa
+ * when the bias rode in the GEMM (y = [x | 1] · [w | b]ᵀ, written once),
+ * else NULL (bias rows written first, the GEMM adds with beta = 1). */
+static float *linear_forward(mspt_ctx *ctx, float *y, const float *x,
+                             const float *w, const float *b, int R, int I,
+                             int O)
+{
+    if (b && bias_in_gemm(I, O)) {
+        augment_job a = {x, w, b,
+                         mspt_ctx_alloc(ctx, (size_t)R * (I + 1) * sizeof(float)),
+                         mspt_ctx_alloc(ctx, (size_t)O * (I + 1) * sizeof(float)),
+                         R, I, O};
+        if (!a.xa || !a.wa)
+            return NULL;
+        mspt_parallel((size_t)(R + O) * (I + 1), augment_block, &a);
+        mspt_gemm(0, 1, R, O, I + 1, 1.0f, a.xa, I + 1, a.wa, I + 1, 0.0f, y,
+                  O, 0);
+        return a.xa;
+    }
     float *one = b ? ones(ctx, R) : NULL;
     if (b && !one)
-        return;
+        return NULL;
     if (b)
         mspt_gemm(0, 0, R, O, 1, 1.0f, one, 1, b, O, 0.0f, y, O,
                   mspt_gemm_threads(R, O, I));
     mspt_gemm(0, 1, R, O, I, 1.0f, x, I, w, I, b ? 1.0f : 0.0f, y, O, 0);
+    return NULL;
 }
 
 /* gb[j0:j1] += Σ_r gy[r, j0:j1];  gy (R, O), acc (O) scratch.  Rows are
@@ -79,6 +128,18 @@ static void bias_backward(mspt_ctx *ctx, float *gb, const float *gy, int R,
     }
 }
 
+/* gw (O, I) += ga[:, :I],  gb (O) += ga[:, I];  ga (O, I + 1). */
+static void split_bias_grad(float *gw, float *gb, const float *ga, int O,
+                            int I)
+{
+    for (int o = 0; o < O; o++) {
+        const float *g = ga + (size_t)o * (I + 1);
+        for (int i = 0; i < I; i++)
+            gw[(size_t)o * I + i] += g[i];
+        gb[o] += g[I];
+    }
+}
+
 /* gy (R, O) ->  gx (R, I) += gy·w;  gw (O, I) += gyᵀ·x;  gb (O) += Σ_r gy. */
 static void linear_backward(mspt_ctx *ctx, void *p)
 {
@@ -87,14 +148,23 @@ static void linear_backward(mspt_ctx *ctx, void *p)
     float *gx = mspt_grad(ctx, s->x);
     float *gw = mspt_grad(ctx, s->w);
     float *gb = mspt_grad(ctx, s->b);
+    int R = s->R, I = s->I, O = s->O;
     if (gx)
-        mspt_gemm(0, 0, s->R, s->I, s->O, 1.0f, gy, s->O, s->w->data, s->I,
-                  1.0f, gx, s->I, 0);
+        mspt_gemm(0, 0, R, I, O, 1.0f, gy, O, s->w->data, I, 1.0f, gx, I, 0);
+    if (gw && gb && s->xa && I + 1 <= BIAS_GRAD_IN_GEMM) {
+        /* [gw | gb] (O, I+1) = gyᵀ · [x | 1], through arena scratch */
+        float *ga = mspt_ctx_alloc(ctx, (size_t)O * (I + 1) * sizeof(float));
+        if (!ga)
+            return;
+        mspt_gemm(1, 0, O, I + 1, R, 1.0f, gy, O, s->xa, I + 1, 0.0f, ga,
+                  I + 1, 0);
+        split_bias_grad(gw, gb, ga, O, I);
+        return;
+    }
     if (gw)
-        mspt_gemm(1, 0, s->O, s->I, s->R, 1.0f, gy, s->O, s->x->data, s->I,
-                  1.0f, gw, s->I, 0);
+        mspt_gemm(1, 0, O, I, R, 1.0f, gy, O, s->x->data, I, 1.0f, gw, I, 0);
     if (gb)
-        bias_backward(ctx, gb, gy, s->R, s->O);
+        bias_backward(ctx, gb, gy, R, O);
 }
 
 mspt_tensor *mspt_linear(mspt_ctx *ctx, mspt_tensor *x, mspt_tensor *w,
@@ -125,13 +195,15 @@ mspt_tensor *mspt_linear(mspt_ctx *ctx, mspt_tensor *x, mspt_tensor *w,
     if (!y)
         return NULL;
     int R = (int)mspt_shape_numel(x->ndim - 1, x->shape);
-    linear_forward(ctx, y->data, x->data, w->data, b ? b->data : NULL, R, I,
-                   O);
+    float *xa = linear_forward(ctx, y->data, x->data, w->data,
+                               b ? b->data : NULL, R, I, O);
+    if (mspt_ctx_error(ctx))
+        return NULL;
     if (y->requires_grad) {
         linear_saved *s = mspt_ctx_alloc(ctx, sizeof *s);
         if (!s)
             return NULL;
-        *s = (linear_saved){x, w, b, y, R, I, O};
+        *s = (linear_saved){x, w, b, y, xa, R, I, O};
         mspt_tape_push(ctx, linear_backward, s);
     }
     return y;

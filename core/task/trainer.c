@@ -228,6 +228,10 @@ int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
         snprintf(tb, sizeof tb, "%s/tb", run_dir);
         t->tb = mspt_tb_open(tb, err);
         rc = t->tb ? 0 : err->status;
+        /* a resumed run hides what the stopped one logged after its save */
+        if (!rc && mspt_tb_session_start(t->tb, resume ? t->step + 1 : 0))
+            rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s",
+                                mspt_tb_path(t->tb), strerror(errno));
     }
     rc = mspt_dist_agree(rc, err);
     if (!rc)
