@@ -5,9 +5,11 @@
  *
  * The recording is the TUH file of ../shared/data with its 17 one-second
  * records repeated `repeats` times (default 60: 17 minutes of EEG, 250 Hz,
- * 30 signals).  Prints, each the median of several runs:
+ * 30 signals).  Prints the load average (other jobs skew every figure),
+ * then, each the median of several runs:
  *   1. C preprocessing (the TUH recipe, no cache) in seconds of EEG per
- *      second, on 1 thread and on all threads;
+ *      second, on 1 thread and on all threads, after a first run that
+ *      makes the process's FFT plans (its time printed too);
  *   2. MNE (bench/bench_prep.py, Debian's python3) on the same file, the
  *      ratio, and the two outputs' per-derivation relative RMS difference;
  *   3. the dataset built cold (preprocess + write the cache) and warm (map
@@ -59,6 +61,21 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
+/* The 1, 5 and 15 minute load averages, e.g. "0.52 1.23 1.44", or "?". */
+static const char *loadavg(void)
+{
+    static char buf[64];
+    double l1, l5, l15;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf %lf %lf", &l1, &l5, &l15) == 3)
+        snprintf(buf, sizeof buf, "%.2f %.2f %.2f", l1, l5, l15);
+    else
+        snprintf(buf, sizeof buf, "?");
+    if (f)
+        fclose(f);
+    return buf;
+}
+
 static void die(const char *msg)
 {
     fprintf(stderr, "bench_prep: %s\n", msg);
@@ -103,6 +120,8 @@ static double time_prep(const char *path, int threads, int runs, edf_windows *w)
 {
     edf_recipe r = tuh_recipe(threads);
     double t[16];
+    if (runs > 16)
+        runs = 16;
     char err[1024];
     for (int i = 0; i < runs; i++) {
         if (i)
@@ -237,14 +256,19 @@ int main(int argc, char **argv)
     printf("recording: TUH 00009578_s002_t001 x %d = %.0f s of EEG (250 Hz, "
            "21 of 30 signals picked)\n", repeats, eeg);
 
+    printf("load average before: %s (%d cores; figures are skewed when other "
+           "jobs run)\n", loadavg(), (int)sysconf(_SC_NPROCESSORS_ONLN));
+
     edf_windows w1, wn;
-    time_prep(edf, 1, 1, &w1); /* warm the page cache and FFTW plans */
+    /* the first run makes the FFT plans (FFTW_ESTIMATE) and the awkward
+     * inverse's tables, as the first file of a dataset does */
+    double first = time_prep(edf, 1, 1, &w1);
     free(w1.data);
-    double t1 = time_prep(edf, 1, 5, &w1);
-    double tn = time_prep(edf, threads, 5, &wn);
-    printf("C preprocessing (TUH recipe): %.3f s on 1 thread = %.0f s of EEG/s;"
-           " %.3f s on %d threads = %.0f s of EEG/s\n", t1, eeg / t1, tn,
-           threads, eeg / tn);
+    double t1 = time_prep(edf, 1, 7, &w1);
+    double tn = time_prep(edf, threads, 7, &wn);
+    printf("C preprocessing (TUH recipe): first run (plans made) %.3f s; then "
+           "%.3f s on 1 thread = %.0f s of EEG/s; %.3f s on %d threads = %.0f s "
+           "of EEG/s\n", first, t1, eeg / t1, tn, threads, eeg / tn);
 
     snprintf(npy, sizeof npy, "%s/mne.npy", work);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/bench/bench_prep.py %s "
@@ -259,9 +283,11 @@ int main(int argc, char **argv)
     if (p)
         pclose(p);
     if (mne_s > 0) {
-        printf("MNE 1.3 (same recipe, same file): %.3f s = %.0f s of EEG/s;  "
-               "C is %.1fx faster on 1 thread, %.1fx on %d\n", mne_s, mne_tp,
-               mne_s / t1, mne_s / tn, threads);
+        printf("MNE 1.3 (same recipe, same file; one core): %.3f s = %.0f s of "
+               "EEG/s;  C is %.1fx faster on 1 thread (%.1fx counting its first "
+               "run), %.1fx on %d\n", mne_s, mne_tp, mne_s / t1, mne_s / first,
+               mne_s / tn, threads);
+        printf("load average after the timings: %s\n", loadavg());
         float *ref = load_npy(npy, wn.n * 22 * 1280);
         if (ref) {
             double worst = 0;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "edf_fft.h"
 #include "edf_filter.h"
 #include "edf_fir.h"
 #include "edf_resample.h"
@@ -81,36 +82,45 @@ static int plan_segment(rate_plan *p, long long records, const edf_recipe *r,
     return 0;
 }
 
-/* x (count·samples) = picked signal s over segment g, filtered. */
-static int filtered(const edf_file *f, int s, const edf_segment *g,
-                    const rate_plan *p, const edf_recipe *r, float *x)
+/* Complex scratch elements pair() needs for plan p: the pair signal and
+ * its filtered copy, then the largest of the stages' own scratch. */
+static size_t pair_work(const rate_plan *p)
 {
-    edf_read(f, s, g->first, g->count, f->sig[s].to_uv * r->per_uv, x);
-    return (p->bp.n && edf_filter_apply(&p->fbp, x)) ||
-           (p->notch.n && edf_filter_apply(&p->fnotch, x)) ? -1 : 0;
+    size_t w = edf_resample_work_size(&p->rs);
+    if (p->bp.n && edf_filter_work_size(&p->fbp) > w)
+        w = edf_filter_work_size(&p->fbp);
+    if (p->notch.n && edf_filter_work_size(&p->fnotch) > w)
+        w = edf_filter_work_size(&p->fnotch);
+    return 2 * edf_fft_round((size_t)p->rs.n) + w;
 }
 
 /* ref rows a and b (len each) = picked signals sa and sb (sb < 0: none)
- * over segment g, preprocessed; both share rate plan p and one inverse
- * FFT (edf_resample). */
-static int pair(const edf_file *f, int sa, int sb, const edf_segment *g,
-                const rate_plan *p, const edf_recipe *r, float *ref_a,
-                float *ref_b, int len)
+ * over segment g, preprocessed: read as the real and imaginary parts of
+ * one complex signal, which every stage transforms at once (edf_filter,
+ * edf_resample).  mem holds pair_work(p) elements. */
+static void pair(const edf_file *f, int sa, int sb, const edf_segment *g,
+                 const rate_plan *p, const edf_recipe *r, float *ref_a,
+                 float *ref_b, int len, fftwf_complex *mem)
 {
-    size_t n = (size_t)(g->count * p->samples), m = (size_t)p->rs.out_len;
-    float *xa = malloc(n * sizeof *xa), *xb = malloc(n * sizeof *xb);
-    float *ya = malloc(m * sizeof *ya), *yb = malloc(m * sizeof *yb);
-    int rc = !xa || !xb || !ya || !yb ||
-             filtered(f, sa, g, p, r, xa) ||
-             (sb >= 0 && filtered(f, sb, g, p, r, xb)) ||
-             edf_resample(&p->rs, xa, sb >= 0 ? xb : NULL, ya, yb);
-    if (!rc) {
-        memcpy(ref_a, ya, (size_t)len * sizeof *ref_a);
-        if (sb >= 0)
-            memcpy(ref_b, yb, (size_t)len * sizeof *ref_b);
+    const size_t n = (size_t)p->rs.n, stride = edf_fft_round(n);
+    fftwf_complex *x = mem, *y = mem + stride, *work = mem + 2 * stride, *t;
+    edf_read_strided(f, sa, g->first, g->count, f->sig[sa].to_uv * r->per_uv,
+                     &x[0][0], 2);
+    if (sb >= 0)
+        edf_read_strided(f, sb, g->first, g->count,
+                         f->sig[sb].to_uv * r->per_uv, &x[0][1], 2);
+    else
+        for (size_t i = 0; i < n; i++)
+            x[i][1] = 0.0f;
+    if (p->bp.n) {
+        edf_filter_apply(&p->fbp, x, y, work);
+        t = x, x = y, y = t;
     }
-    free(xa), free(xb), free(ya), free(yb);
-    return rc ? -1 : 0;
+    if (p->notch.n) {
+        edf_filter_apply(&p->fnotch, x, y, work);
+        t = x, x = y, y = t;
+    }
+    edf_resample(&p->rs, x, ref_a, sb >= 0 ? ref_b : NULL, len, work);
 }
 
 /* Append the windows of ref (nch, len) through the montage to w. */
@@ -123,6 +133,7 @@ static int cut(const float *ref, int len, const edf_recipe *r, edf_windows *w)
     if (!d)
         return -1;
     w->data = d;
+#pragma omp parallel for num_threads(r->threads) schedule(static)
     for (size_t i = 0; i < count; i++) {
         const size_t t0 = i * (size_t)r->stride;
         float *o = d + (w->n + i) * per;
@@ -132,6 +143,7 @@ static int cut(const float *ref, int len, const edf_recipe *r, edf_windows *w)
                 memcpy(o, a, (size_t)r->window * sizeof *o);
             } else {
                 const float *b = ref + (size_t)m->b[k] * len + t0;
+#pragma omp simd
                 for (int t = 0; t < r->window; t++)
                     o[t] = a[t] - b[t];
             }
@@ -221,13 +233,27 @@ int edf_prep_buffer(const uint8_t *data, size_t size, const char *name,
             fail(err, errlen, "%s: out of memory", name);
             goto done;
         }
+        size_t need = 0;
+        for (int j = 0; j < nplans; j++)
+            if (pair_work(&plans[j]) > need)
+                need = pair_work(&plans[j]);
         int bad = 0;
-#pragma omp parallel for num_threads(r->threads) schedule(static) reduction(| : bad)
-        for (int q = 0; q < npairs; q++) {
-            int a = pa[q], b = pb[q];
-            bad |= pair(&f, idx[a], b >= 0 ? idx[b] : -1, &segs[k],
-                        &plans[which[a]], r, ref + (size_t)a * len,
-                        b >= 0 ? ref + (size_t)b * len : NULL, len);
+        /* each thread's scratch allocated once for all its pairs; a pair's
+         * result does not depend on the thread that computes it, so pairs
+         * go to whichever thread is free */
+#pragma omp parallel num_threads(r->threads) reduction(| : bad)
+        {
+            fftwf_complex *mem = fftwf_malloc(need * sizeof *mem);
+            bad |= !mem;
+#pragma omp for schedule(dynamic, 1)
+            for (int q = 0; q < npairs; q++) {
+                int a = pa[q], b = pb[q];
+                if (mem)
+                    pair(&f, idx[a], b >= 0 ? idx[b] : -1, &segs[k],
+                         &plans[which[a]], r, ref + (size_t)a * len,
+                         b >= 0 ? ref + (size_t)b * len : NULL, len, mem);
+            }
+            fftwf_free(mem);
         }
         if (bad || cut(ref, len, r, w)) {
             fail(err, errlen, "%s: out of memory", name);
@@ -296,7 +322,8 @@ void edf_recipe_describe(const edf_recipe *r, char *out, size_t n)
     if (l < n)
         snprintf(out + l, n - l, " l_freq=%.17g h_freq=%.17g notch=%.17g "
                  "sample_rate=%.17g window=%d stride=%d per_uv=%.17g "
-                 "recipe=mne1.3-fir-firwin-hamming-zero/fft-resample-boxcar",
+                 "recipe=mne1.3-fir-firwin-hamming-zero/fft-resample-boxcar "
+                 "code=2", /* 2: exact on runs shorter than the filter */
                  r->l_freq, r->h_freq, r->notch, r->sample_rate, r->window,
                  r->stride, r->per_uv);
 }

@@ -19,7 +19,7 @@ typedef struct edf_recipe {
     double sample_rate;          /* output rate */
     int window, stride;          /* samples */
     double per_uv;               /* output units per microvolt */
-    int threads;                 /* channels processed at once */
+    int threads;                 /* pairs of channels processed at once */
 } edf_recipe;
 
 typedef struct edf_windows {

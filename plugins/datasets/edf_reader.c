@@ -366,8 +366,9 @@ double edf_rate(const edf_file *f, int s)
     return (double)f->sig[s].samples / f->duration;
 }
 
-void edf_read(const edf_file *f, int s, long long first, long long count,
-              double scale, float *out)
+void edf_read_strided(const edf_file *f, int s, long long first,
+                      long long count, double scale, float *out,
+                      size_t stride)
 {
     const edf_signal *g = &f->sig[s];
     const double cal = g->cal * scale, off = g->offset * scale;
@@ -375,21 +376,28 @@ void edf_read(const edf_file *f, int s, long long first, long long count,
         const uint8_t *p = f->data + f->header_bytes +
                            (size_t)(first + r) * f->record_bytes +
                            g->byte_offset;
-        float *o = out + (size_t)r * (size_t)g->samples;
+        float *o = out + (size_t)r * (size_t)g->samples * stride;
         if (f->bdf) {
             for (long k = 0; k < g->samples; k++, p += 3) {
                 int32_t v = (int32_t)(p[0] | p[1] << 8 | (uint32_t)p[2] << 16);
                 if (v & 0x800000)
                     v -= 0x1000000;
-                o[k] = (float)(v * cal + off);
+                o[(size_t)k * stride] = (float)(v * cal + off);
             }
         } else {
-            for (long k = 0; k < g->samples; k++, p += 2) {
-                int16_t v = (int16_t)(uint16_t)(p[0] | p[1] << 8);
-                o[k] = (float)(v * cal + off);
+#pragma omp simd
+            for (long k = 0; k < g->samples; k++) {
+                int16_t v = (int16_t)(uint16_t)(p[2 * k] | p[2 * k + 1] << 8);
+                o[(size_t)k * stride] = (float)(v * cal + off);
             }
         }
     }
+}
+
+void edf_read(const edf_file *f, int s, long long first, long long count,
+              double scale, float *out)
+{
+    edf_read_strided(f, s, first, count, scale, out, 1);
 }
 
 /* Onset of record r: the first TAL of its annotation signal, "+12.5\x14\x14". */

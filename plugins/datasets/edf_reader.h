@@ -61,6 +61,10 @@ double edf_rate(const edf_file *f, int s);
  * [first, first + count), times scale. */
 void edf_read(const edf_file *f, int s, long long first, long long count,
               double scale, float *out);
+/* The same into out[0], out[stride], out[2 stride], ... */
+void edf_read_strided(const edf_file *f, int s, long long first,
+                      long long count, double scale, float *out,
+                      size_t stride);
 
 /* The file's contiguous runs of records (one unless EDF+D, whose record
  * onsets come from the time-keeping annotations).  *out is malloc'd. */

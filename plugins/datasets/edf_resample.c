@@ -1,5 +1,5 @@
 /* MNE's FFT resampling (mne/filter.py resample, mne/cuda.py _fft_resample
- * and _smart_pad), single precision through FFTW. */
+ * and _smart_pad), single precision, two signals per transform. */
 #include "edf_resample.h"
 
 #include <math.h>
@@ -37,99 +37,99 @@ int edf_resample_plan(edf_resampler *r, int n, double from, double to)
     r->trim0 = (int)pyround(ratio * r->pad0);
     if (r->trim0 + r->out_len > r->new_len)
         return -1;
-    return 0;
+    r->fwd = edf_fft_c2c(r->old_len, FFTW_FORWARD);
+    r->inv = edf_dft_get(r->new_len);
+    return r->fwd && r->inv ? 0 : -1;
 }
 
-/* MNE's reflect_limited padding of one side: reflections about the end
- * sample while the signal lasts (k < n), zeros beyond. */
-static float reflect(const float *x, int n, int end, int k)
+size_t edf_resample_work_size(const edf_resampler *r)
 {
-    if (k >= n)
-        return 0.0f;
-    return end ? 2 * x[n - 1] - x[n - 1 - k] : 2 * x[0] - x[k];
+    size_t w = edf_fft_round((size_t)(r->old_len > r->new_len ? r->old_len
+                                                               : r->new_len));
+    return 2 * w + edf_dft_work_size(r->inv);
 }
 
-/* X (L/2 + 1 bins) = spectrum of x padded MNE's way, mean removed (put
- * back after the inverse, see edf_filter.c: a constant resamples to
- * itself and single-precision FFTs then see only the variations); then
- * MNE's treatment of the bin at half the shorter length: doubled when
- * shortening, halved when lengthening.  Returns the mean. */
-static double spectrum(const edf_resampler *r, const float *x, float *buf,
-                       fftwf_complex *X, fftwf_plan fwd)
+/* buf (L) = x (n) padded MNE's way, minus mean: reflections about the end
+ * samples while the signal lasts (2 x0 - x[k], k < n), zeros beyond. */
+static void pad(const edf_resampler *r, const fftwf_complex *x,
+                const float *mean, fftwf_complex *buf)
+{
+    const int n = r->n;
+    for (int k = r->pad0; k >= 1; k--, buf++) {
+        buf[0][0] = (k < n ? 2 * x[0][0] - x[k][0] : 0.0f) - mean[0];
+        buf[0][1] = (k < n ? 2 * x[0][1] - x[k][1] : 0.0f) - mean[1];
+    }
+#pragma omp simd
+    for (int i = 0; i < n; i++) {
+        buf[i][0] = x[i][0] - mean[0];
+        buf[i][1] = x[i][1] - mean[1];
+    }
+    buf += n;
+    for (int k = 1; k <= r->pad1; k++, buf++) {
+        buf[0][0] = (k < n ? 2 * x[n - 1][0] - x[n - 1 - k][0] : 0.0f) - mean[0];
+        buf[0][1] = (k < n ? 2 * x[n - 1][1] - x[n - 1 - k][1] : 0.0f) - mean[1];
+    }
+}
+
+/* A[k], A[M - k] for a bin k MNE edits: from C = X1 + i X2 (L bins), the
+ * bins of the two signals X1[k] = (C[k] + conj C[-k]) / 2 and X2[k] =
+ * (C[k] - conj C[-k]) / 2i, times `scale`; irfft's view of them (no
+ * imaginary part at 0 and at M / 2); then A = Z1 + i Z2 at k and at -k. */
+static void special_bin(const fftwf_complex *C, int L, int M, int k,
+                        float scale, fftwf_complex *A)
+{
+    const float *u = C[k], *v = C[(L - k) % L];
+    float a = 0.5f * (u[0] + v[0]) * scale, b = 0.5f * (u[1] - v[1]) * scale;
+    float c = 0.5f * (u[1] + v[1]) * scale, d = 0.5f * (v[0] - u[0]) * scale;
+    if (k == 0 || 2 * k == M)
+        b = d = 0.0f;
+    A[k][0] = a - d;
+    A[k][1] = b + c;
+    if (k > 0 && 2 * k != M) {
+        A[M - k][0] = a + d;
+        A[M - k][1] = c - b;
+    }
+}
+
+void edf_resample(const edf_resampler *r, const fftwf_complex *x, float *out1,
+                  float *out2, int count, fftwf_complex *work)
 {
     const int n = r->n, L = r->old_len, M = r->new_len;
-    double mean = 0;
-    for (int i = 0; i < n; i++)
-        mean += x[i];
-    mean /= n;
-    float *p = buf;
-    for (int k = r->pad0; k >= 1; k--) /* left: zeros, then 2 x0 - x[k] */
-        *p++ = (float)(reflect(x, n, 0, k) - mean);
-    for (int i = 0; i < n; i++)
-        *p++ = (float)(x[i] - mean);
-    for (int k = 1; k <= r->pad1; k++)
-        *p++ = (float)(reflect(x, n, 1, k) - mean);
-    fftwf_execute_dft_r2c(fwd, buf, X);
-    int shorter = M < L, use = shorter ? M : L;
-    if (use % 2 == 0) {
-        X[use / 2][0] *= shorter ? 2.0f : 0.5f;
-        X[use / 2][1] *= shorter ? 2.0f : 0.5f;
+    const size_t w = edf_fft_round((size_t)(L > M ? L : M));
+    fftwf_complex *buf = work, *C = work + w, *dw = work + 2 * w;
+    /* the mean is taken out and put back (see edf_filter.c): a constant
+     * resamples to itself, if the padding reflects it (npad 'auto' pads
+     * less than n on each side) rather than adding zeros */
+    double s0 = 0, s1 = 0;
+    if (r->pad0 < n && r->pad1 < n) {
+#pragma omp simd reduction(+ : s0, s1)
+        for (int i = 0; i < n; i++)
+            s0 += x[i][0], s1 += x[i][1];
     }
-    return mean;
-}
-
-/* Bin k (0 <= k <= M/2) of the spectrum irfft(X, M) would use: X cut or
- * zero-extended, imaginary parts at DC and at M/2 (M even) ignored. */
-static void bin(const fftwf_complex *X, int L, int M, int k, float *re,
-                float *im)
-{
-    if (!X || k > L / 2) {
-        *re = *im = 0.0f;
-        return;
-    }
-    *re = X[k][0];
-    *im = k == 0 || 2 * k == M ? 0.0f : X[k][1];
-}
-
-int edf_resample(const edf_resampler *r, const float *x1, const float *x2,
-                 float *out1, float *out2)
-{
-    const int L = r->old_len, M = r->new_len;
-    fftwf_plan fwd = edf_fft_r2c(L), inv = edf_fft_c2c_backward(M);
-    float *buf = fftwf_malloc(sizeof(float) * (size_t)L);
-    fftwf_complex *X1 = fftwf_malloc(sizeof(fftwf_complex) * (size_t)(L / 2 + 1));
-    fftwf_complex *X2 = fftwf_malloc(sizeof(fftwf_complex) * (size_t)(L / 2 + 1));
-    fftwf_complex *A = fftwf_malloc(sizeof(fftwf_complex) * (size_t)M);
-    fftwf_complex *Y = fftwf_malloc(sizeof(fftwf_complex) * (size_t)M);
-    int rc = -1;
-    if (!fwd || !inv || !buf || !X1 || !X2 || !A || !Y)
-        goto done;
-    double m1 = spectrum(r, x1, buf, X1, fwd);
-    double m2 = x2 ? spectrum(r, x2, buf, X2, fwd) : 0.0;
-    /* A = Z1 + i Z2 over all M bins, Z[M - k] = conj Z[k] (Hermitian):
-     * the inverse is then y1 + i y2 with y1, y2 real */
-    for (int k = 0; k <= M / 2; k++) {
-        float a, b, c, d; /* Z1 = a + ib, Z2 = c + id */
-        bin(X1, L, M, k, &a, &b);
-        bin(x2 ? X2 : NULL, L, M, k, &c, &d);
-        A[k][0] = a - d;
-        A[k][1] = b + c;
-        if (k > 0 && 2 * k != M) {
-            A[M - k][0] = a + d;
-            A[M - k][1] = c - b;
-        }
-    }
-    fftwf_execute_dft(inv, A, Y);
+    const float mean[2] = {(float)(s0 / n), (float)(s1 / n)};
+    pad(r, x, mean, buf);
+    fftwf_execute_dft(r->fwd, buf, C);
+    /* A (M bins, in buf) = C cut or zero-extended: bins 0 < k < use / 2 as
+     * they are, MNE's edit of the bin at use / 2 (doubled when shortening,
+     * halved when lengthening), k = 0 as irfft sees it */
+    fftwf_complex *A = buf;
+    const int use = M < L ? M : L, h = (use + 1) / 2;
+    memcpy(A + 1, C + 1, sizeof(fftwf_complex) * (size_t)(h - 1));
+    memset(A + h, 0, sizeof(fftwf_complex) * (size_t)(M - 2 * h + 1));
+    memcpy(A + M - h + 1, C + L - h + 1, sizeof(fftwf_complex) * (size_t)(h - 1));
+    special_bin(C, L, M, 0, 1.0f, A);
+    if (use % 2 == 0)
+        special_bin(C, L, M, use / 2, M < L ? 2.0f : 0.5f, A);
+    edf_dft_backward(r->inv, A, C, dw);
     /* boxcar window times new/old, irfft's 1/new: 1/old overall */
-    const double scale = 1.0 / L;
-    for (int i = 0; i < r->out_len; i++) {
-        out1[i] = (float)(Y[r->trim0 + i][0] * scale + m1);
-        if (x2)
-            out2[i] = (float)(Y[r->trim0 + i][1] * scale + m2);
+    const float scale = (float)(1.0 / L);
+    const fftwf_complex *y = C + r->trim0;
+#pragma omp simd
+    for (int i = 0; i < count; i++)
+        out1[i] = y[i][0] * scale + mean[0];
+    if (out2) {
+#pragma omp simd
+        for (int i = 0; i < count; i++)
+            out2[i] = y[i][1] * scale + mean[1];
     }
-    rc = 0;
-done:
-    fftwf_free(buf), fftwf_free(X1), fftwf_free(X2), fftwf_free(A);
-    fftwf_free(Y);
-    return rc;
 }

@@ -5,24 +5,35 @@
 #ifndef MSPT_EDF_RESAMPLE_H
 #define MSPT_EDF_RESAMPLE_H
 
+#include <stddef.h>
+
+#include <fftw3.h>
+
+#include "edf_fft.h"
+
 /* The plan for n samples from rate `from` to rate `to`. */
 typedef struct edf_resampler {
     int n, out_len;       /* samples in, samples out */
     int pad0, pad1;       /* reflection padding before / after */
     int old_len, new_len; /* FFT lengths: padded input, resampled padded */
     int trim0;            /* output samples dropped at the start */
+    fftwf_plan fwd;       /* old_len, forward */
+    const edf_dft *inv;   /* new_len, backward: often awkward (268435 =
+                           * 5 * 37 * 1451 for 17 min at 250 -> 256 Hz) */
 } edf_resampler;
 
-/* 0, or -1 when n or the output length is out of range. */
+/* 0, or -1 when n or the output length is out of range or out of memory. */
 int edf_resample_plan(edf_resampler *r, int n, double from, double to);
 
-/* out1 (out_len) = x1 (n) resampled, and out2 = x2 unless x2 is NULL.
- * Two signals share one complex inverse transform: its length is often
- * awkward (268435 = 5·37·1451 for 17 min at 250 → 256 Hz) and FFTW's
- * complex transform of such a length costs about what its real one does,
- * so pairing halves the cost per signal.  Thread-safe.  0, or -1 if out of
- * memory. */
-int edf_resample(const edf_resampler *r, const float *x1, const float *x2,
-                 float *out1, float *out2);
+/* Complex scratch elements edf_resample needs. */
+size_t edf_resample_work_size(const edf_resampler *r);
+
+/* out1, out2 (the first count <= out_len samples) = the real and
+ * imaginary parts of x (n), two signals, resampled: a pair shares each
+ * transform (the spectrum of x1 + i x2 is X1 + i X2, and MNE's bin edits
+ * are done on X1 and X2).  out2 may be NULL.  x and work from
+ * fftwf_malloc.  Thread-safe. */
+void edf_resample(const edf_resampler *r, const fftwf_complex *x, float *out1,
+                  float *out2, int count, fftwf_complex *work);
 
 #endif
