@@ -221,10 +221,14 @@ static mspt_tensor *mamba_forward(const femba *f, const mamba *m, mspt_ctx *ctx,
                                   mspt_tensor *x)
 {
     int D = f->d_inner;
-    mspt_tensor *xz = mspt_linear(ctx, x, m->in_proj_w, NULL); /* (B,L,2D) */
-    mspt_tensor *uz[2];
-    if (mspt_split(ctx, xz, 2, 2, (int[]){D, D}, uz))
-        return NULL;
+    /* in_proj (2D, d) applied as its two halves: x and z come out whole,
+     * (B,L,D) each, with no (B,L,2D) product to split — that would keep two
+     * more (B,L,D) copies and their gradients per direction (a third of
+     * FEMBA-Tiny's activation memory).  The halves are (D, d) copies of
+     * the weight, their gradients added back into in_proj's. */
+    mspt_tensor *uz[2] = {
+        mspt_linear(ctx, x, mspt_slice(ctx, m->in_proj_w, 0, 0, D), NULL),
+        mspt_linear(ctx, x, mspt_slice(ctx, m->in_proj_w, 0, D, D), NULL)};
     mspt_tensor *u = mspt_silu(ctx, mspt_dwconv1d_causal(ctx, uz[0], m->conv_w,
                                                          m->conv_b));
     mspt_tensor *xdbl = mspt_linear(ctx, u, m->x_proj_w, NULL); /* (B,L,R+2N) */
