@@ -287,6 +287,18 @@ int main(int argc, char **argv)
                "EEG/s;  C is %.1fx faster on 1 thread (%.1fx counting its first "
                "run), %.1fx on %d\n", mne_s, mne_tp, mne_s / t1, mne_s / first,
                mne_s / tn, threads);
+        /* MNE given the same cores: its own n_jobs (joblib workers) */
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/bench/bench_prep.py %s "
+                 "--repeats 3 --n-jobs %d", BENCH_SRCDIR, edf, threads);
+        double mne_j = 0;
+        if (threads > 1 && (p = popen(cmd, "r"))) {
+            while (fgets(line, sizeof line, p))
+                sscanf(line, "mne_seconds %lf", &mne_j);
+            pclose(p);
+        }
+        if (mne_j > 0)
+            printf("MNE with n_jobs=%d: %.3f s;  C on %d threads is %.1fx "
+                   "faster\n", threads, mne_j, threads, mne_j / tn);
         printf("load average after the timings: %s\n", loadavg());
         float *ref = load_npy(npy, wn.n * 22 * 1280);
         if (ref) {
