@@ -400,14 +400,16 @@ static void parity(void)
 /* ---- mspt_gemm directly ----------------------------------------------------- */
 
 /* Sub-matrices with padded leading dims, alpha/beta, all transposes, and
- * sizes large enough to be cut over threads: by rows (300×290) and by
- * columns (40×333, whose column cut does not fall on a multiple of 16). */
+ * sizes large enough to be cut over threads: by rows (300×290), by
+ * columns (40×333, whose column cut does not fall on a multiple of 16) and
+ * along K (37×45 over 2003, partial products added after the join). */
 static void gemm_direct(void)
 {
-    int sizes[][3] = {{1, 1, 1},      {1, 9, 4},      {7, 1, 5},
-                      {13, 11, 17},   {300, 290, 310}, {40, 333, 500}};
+    int sizes[][3] = {{1, 1, 1},       {1, 9, 4},        {7, 1, 5},
+                      {13, 11, 17},    {300, 290, 310},  {40, 333, 500},
+                      {37, 45, 2003}};
     mspt_rng *rng = mspt_rng_new(7);
-    for (int z = 0; z < 6; z++) {
+    for (int z = 0; z < 7; z++) {
         int M = sizes[z][0], N = sizes[z][1], K = sizes[z][2];
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -612,8 +614,10 @@ static void threads_and_kernel(void)
     mspt_set_threads(0);
     ok(mspt_get_threads() == n0, "set_threads(0) restores the default");
     ok(mspt_gemm_threads(64, 64, 64) == 1, "a 64³ GEMM is not split");
-    ok(mspt_gemm_threads(40, 40, 1 << 20) == 1,
-       "a 40×40 output is not split, however long K");
+    ok(mspt_gemm_threads(40, 40, 100) == 1,
+       "a 40×40×100 GEMM is not split");
+    ok(mspt_gemm_threads(40, 40, 1 << 20) == n0,
+       "a 40×40 output over a long K is cut along K");
     ok(mspt_gemm_threads(256, 256, 4096) == n0,
        "a 256×256×4096 GEMM is cut over every thread");
     ok(mspt_gemm_threads(1024, 1024, 1024) == n0, "a 1024³ GEMM uses every thread");
