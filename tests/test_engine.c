@@ -15,7 +15,9 @@ typedef struct { mspt_tensor *x, *y; float tag; } rec;
 static void record_backward(mspt_ctx *ctx, void *saved)
 {
     rec *r = saved;
-    seen_order[seen_count++] = r->tag;
+    if (seen_count < 4) /* only the first test looks at the order */
+        seen_order[seen_count] = r->tag;
+    seen_count++;
     float *gx = mspt_grad(ctx, r->x);
     for (size_t i = 0; i < r->y->numel; i++)
         gx[i] += 2.0f * r->y->grad[i]; /* y = 2x */
@@ -73,6 +75,17 @@ int main(void)
     ok(w->grad[5] == 8.0f, "gradients accumulate across backward calls");
     mspt_params_zero_grad(ps);
     ok(w->grad[5] == 0.0f, "zero_grad clears them");
+
+    /* an output gradient put in place through mspt_grad, then grad_out NULL */
+    mspt_ctx_reset(ctx);
+    z = twice(ctx, twice(ctx, w, 1), 2);
+    float *gz = mspt_grad(ctx, z);
+    for (int i = 0; gz && i < 12; i++)
+        gz[i] = (float)i;
+    ok(gz && mspt_backward_with(ctx, z, NULL) == 0 && w->grad[0] == 0.0f &&
+           w->grad[5] == 20.0f && w->grad[11] == 44.0f,
+       "backward_with(NULL) runs from the gradient already in place");
+    mspt_params_zero_grad(ps);
 
     /* no-grad mode records nothing */
     mspt_ctx_reset(ctx);

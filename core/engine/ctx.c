@@ -254,7 +254,7 @@ int mspt_backward_with(mspt_ctx *ctx, mspt_tensor *out, const float *grad_out)
     float *g = mspt_grad(ctx, out);
     if (!g)
         return -1;
-    for (size_t i = 0; i < out->numel; i++)
+    for (size_t i = 0; grad_out && i < out->numel; i++)
         g[i] += grad_out[i];
     for (size_t i = ctx->tape_len; i-- > 0;)
         ctx->tape[i].fn(ctx, ctx->tape[i].saved);

@@ -106,7 +106,8 @@ float *mspt_grad(mspt_ctx *ctx, mspt_tensor *t);
  * Gradients accumulate into parameters' grad buffers. */
 int mspt_backward(mspt_ctx *ctx, mspt_tensor *loss);
 /* Vector-Jacobian product: run the tape seeded with grad_out (out->numel
- * floats) on a non-scalar output. */
+ * floats) on a non-scalar output.  grad_out NULL: out's gradient is
+ * already in place (written through mspt_grad). */
 int mspt_backward_with(mspt_ctx *ctx, mspt_tensor *out, const float *grad_out);
 size_t mspt_tape_length(const mspt_ctx *ctx);
 
