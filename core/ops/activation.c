@@ -15,6 +15,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "ops/fused_simd.h" /* the kernels also built for AVX2 and AVX-512 */
+
 /* Kernels below run on a range of n elements (one thread's block). */
 typedef void (*unary_kernel)(float *y, const float *x, size_t n);
 /* gx (n) += dy/dx · gy (n); x is the op's input, y its output. */
@@ -106,7 +108,7 @@ static inline float log1p_unit(float e)
 
 /* ---- gelu: y = x·Φ(x) = ½x(1 + erf(x/√2)) ---------------------------- */
 
-static void gelu_forward(float *restrict y, const float *restrict x, size_t n)
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void gelu_forward(float *restrict y, const float *restrict x, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++)
@@ -114,7 +116,7 @@ static void gelu_forward(float *restrict y, const float *restrict x, size_t n)
 }
 
 /* dy/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π) */
-static void gelu_backward(float *restrict gx, const float *restrict x,
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void gelu_backward(float *restrict gx, const float *restrict x,
                           const float *restrict y, const float *restrict gy,
                           size_t n)
 {
@@ -130,7 +132,7 @@ static void gelu_backward(float *restrict gx, const float *restrict x,
 
 /* ---- silu: y = x·σ(x) ------------------------------------------------- */
 
-static void silu_forward(float *restrict y, const float *restrict x, size_t n)
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void silu_forward(float *restrict y, const float *restrict x, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++)
@@ -138,7 +140,7 @@ static void silu_forward(float *restrict y, const float *restrict x, size_t n)
 }
 
 /* dy/dx = σ(x)·(1 + x·(1 − σ(x))) */
-static void silu_backward(float *restrict gx, const float *restrict x,
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void silu_backward(float *restrict gx, const float *restrict x,
                           const float *restrict y, const float *restrict gy,
                           size_t n)
 {
@@ -155,7 +157,7 @@ static void silu_backward(float *restrict gx, const float *restrict x,
 /* Written as max(x, 0) + log(1 + e^(−|x|)), which cannot overflow.  For
  * x > 20 the second term (< 2.1e-9) is below half an ulp of x, so the sum
  * is exactly x: PyTorch's linear branch needs no branch here. */
-static void softplus_forward(float *restrict y, const float *restrict x,
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void softplus_forward(float *restrict y, const float *restrict x,
                              size_t n)
 {
 #pragma omp simd
@@ -166,7 +168,7 @@ static void softplus_forward(float *restrict y, const float *restrict x,
 }
 
 /* dy/dx = σ(x), which is exactly 1.0f for x > 20 (the linear branch) */
-static void softplus_backward(float *restrict gx, const float *restrict x,
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void softplus_backward(float *restrict gx, const float *restrict x,
                               const float *restrict y,
                               const float *restrict gy, size_t n)
 {

@@ -22,6 +22,16 @@
 #endif
 #endif
 
+/* No a·b + c fused into an FMA in this function (the build contracts,
+ * see Makefile.am): for elementwise kernels, whose result for an element
+ * must not depend on whether the vector loop or its scalar remainder
+ * computes it — that is, on where the thread blocks fall. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MSPT_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#else
+#define MSPT_NO_CONTRACT
+#endif
+
 /* m ? a : b for m = 0 or −1, on the bits.  A float ternary is a branch
  * under -ftrapping-math (GCC's default) and stops the loop vectorising. */
 static inline float simd_select(int m, float a, float b)
