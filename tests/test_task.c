@@ -88,6 +88,12 @@ static void test_masking(void)
     mspt_rng_free(rng);
 }
 
+static int cmp_float_test(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
 static void test_normalize_and_clip(void)
 {
     fixture *f = fixture_load("task.txt");
@@ -99,6 +105,31 @@ static void test_normalize_and_clip(void)
     double e = fixture_max_rel_err(y, want->data, x->numel, 1e-3);
     ok(e <= 1e-5, "robust normalisation matches torch.quantile (max rel err %.2g)", e);
     free(y);
+
+    /* the selection gives exactly the sorted quantiles: random rows, rows
+     * of few distinct values (ties), a constant row, odd and even lengths */
+    mspt_rng *rng = mspt_rng_new(3);
+    int same = 1;
+    for (int trial = 0; trial < 60; trial++) {
+        int T = 1 + trial * 37 % 301, kind = trial % 3;
+        float row[301], sorted[301], sc[301];
+        for (int t = 0; t < T; t++)
+            row[t] = kind == 0 ? (float)mspt_rng_normal(rng)
+                     : kind == 1 ? (float)(int)(4 * mspt_rng_uniform(rng))
+                                 : 2.5f;
+        memcpy(sorted, row, (size_t)T * sizeof(float));
+        qsort(sorted, (size_t)T, sizeof(float), cmp_float_test);
+        float lo = (float)mspt_quantile_sorted(sorted, T, 0.025);
+        float hi = (float)mspt_quantile_sorted(sorted, T, 0.975);
+        float denom = (hi - lo) + 1e-8f, want[301];
+        for (int t = 0; t < T; t++)
+            want[t] = (row[t] - lo) / denom;
+        mspt_robust_normalize(row, 1, T, 0.025, 0.975, sc);
+        same &= memcmp(row, want, (size_t)T * sizeof(float)) == 0;
+    }
+    ok(same, "quantiles by selection equal the sorted ones bit for bit (60 rows, "
+             "ties and constants)");
+    mspt_rng_free(rng);
 
     mspt_params *ps = mspt_params_new();
     const fixture_tensor *g1 = fixture_get(f, "g1"), *g2 = fixture_get(f, "g2");
