@@ -92,6 +92,28 @@ static double gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); 
 static double silu_ref(double x) { return x / (1.0 + exp(-x)); }
 static double softplus_ref(double x) { return x > 20.0 ? x : log1p(exp(x)); }
 
+/* a = softplus(x); out = a·a + gelu(silu(a)), recorded in that order: in
+ * backward gelu and silu each find their input without a gradient buffer
+ * and compute the gradient in the buffer of their output; then a·a adds
+ * into the one silu handed to a. */
+static mspt_tensor *chain_f(mspt_ctx *ctx, mspt_tensor **in, void *ud)
+{
+    (void)ud;
+    mspt_tensor *a = mspt_softplus(ctx, in[0]);
+    mspt_tensor *m = mspt_mul(ctx, a, a);
+    mspt_tensor *g = mspt_gelu(ctx, mspt_silu(ctx, a));
+    return mspt_add(ctx, m, g);
+}
+
+static void chain_d(double *const *in, double *out, void *ud)
+{
+    size_t n = *(size_t *)ud;
+    for (size_t i = 0; i < n; i++) {
+        double a = softplus_ref(in[0][i]);
+        out[i] = a * a + gelu_ref(silu_ref(a));
+    }
+}
+
 static void check_unary(const char *name, unary_op f, double (*ref)(double),
                         float spread)
 {
@@ -205,6 +227,14 @@ static void gradchecks(void)
     check_unary("softplus (crosses threshold 20)", mspt_softplus,
                 softplus_ref, 30.0f);
     check_unary("exp", mspt_exp, exp, 2.0f);
+    {
+        gc_case c = gc_case_new("softplus -> a*a + gelu(silu(a)): gradients "
+                                "computed in place along the chain", 1);
+        mspt_tensor *x = gc_input(&c, 0, 2, (int[]){9, 13}, 1);
+        size_t n = x->numel;
+        gc_run(&c, chain_f, chain_d, &n);
+        gc_case_free(&c);
+    }
 
     check_layernorm("layernorm w b", 1, 1);
     check_layernorm("layernorm no affine", 0, 0);

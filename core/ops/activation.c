@@ -19,9 +19,10 @@
 
 /* Kernels below run on a range of n elements (one thread's block). */
 typedef void (*unary_kernel)(float *y, const float *x, size_t n);
-/* gx (n) += dy/dx · gy (n); x is the op's input, y its output. */
+/* gx (n) += dy/dx · gy (n), or = with acc 0; x is the op's input, y its
+ * output.  gx may be gy itself (acc 0: the gradient computed in place). */
 typedef void (*unary_grad_kernel)(float *gx, const float *x, const float *y,
-                                  const float *gy, size_t n);
+                                  const float *gy, size_t n, int acc);
 
 typedef struct {
     mspt_tensor *x, *y;
@@ -108,7 +109,8 @@ static inline float log1p_unit(float e)
 
 /* ---- gelu: y = x·Φ(x) = ½x(1 + erf(x/√2)) ---------------------------- */
 
-static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void gelu_forward(float *restrict y, const float *restrict x, size_t n)
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void
+gelu_forward(float *restrict y, const float *restrict x, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++)
@@ -116,23 +118,34 @@ static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void gelu_forward(float *restrict y, co
 }
 
 /* dy/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π) */
-static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void gelu_backward(float *restrict gx, const float *restrict x,
-                          const float *restrict y, const float *restrict gy,
-                          size_t n)
+static inline float gelu_d(float x)
+{
+    const float inv_sqrt_2pi = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
+    float cdf = 0.5f * (1.0f + erf_as(x * (float)M_SQRT1_2));
+    float pdf = exp_negabs(0.5f * x * x) * inv_sqrt_2pi;
+    return cdf + x * pdf;
+}
+
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void
+gelu_backward(float *gx, const float *x, const float *y, const float *gy,
+              size_t n, int acc)
 {
     (void)y;
-    const float inv_sqrt_2pi = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2);
+    if (acc) {
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + erf_as(x[i] * (float)M_SQRT1_2));
-        float pdf = exp_negabs(0.5f * x[i] * x[i]) * inv_sqrt_2pi;
-        gx[i] += gy[i] * (cdf + x[i] * pdf);
+        for (size_t i = 0; i < n; i++)
+            gx[i] += gy[i] * gelu_d(x[i]);
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            gx[i] = gy[i] * gelu_d(x[i]);
     }
 }
 
 /* ---- silu: y = x·σ(x) ------------------------------------------------- */
 
-static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void silu_forward(float *restrict y, const float *restrict x, size_t n)
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void
+silu_forward(float *restrict y, const float *restrict x, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++)
@@ -140,15 +153,25 @@ static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void silu_forward(float *restrict y, co
 }
 
 /* dy/dx = σ(x)·(1 + x·(1 − σ(x))) */
-static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void silu_backward(float *restrict gx, const float *restrict x,
-                          const float *restrict y, const float *restrict gy,
-                          size_t n)
+static inline float silu_d(float x)
+{
+    float s = sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void
+silu_backward(float *gx, const float *x, const float *y, const float *gy,
+              size_t n, int acc)
 {
     (void)y;
+    if (acc) {
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) {
-        float s = sigmoid(x[i]);
-        gx[i] += gy[i] * s * (1.0f + x[i] * (1.0f - s));
+        for (size_t i = 0; i < n; i++)
+            gx[i] += gy[i] * silu_d(x[i]);
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            gx[i] = gy[i] * silu_d(x[i]);
     }
 }
 
@@ -157,8 +180,8 @@ static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void silu_backward(float *restrict gx, 
 /* Written as max(x, 0) + log(1 + e^(−|x|)), which cannot overflow.  For
  * x > 20 the second term (< 2.1e-9) is below half an ulp of x, so the sum
  * is exactly x: PyTorch's linear branch needs no branch here. */
-static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void softplus_forward(float *restrict y, const float *restrict x,
-                             size_t n)
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void
+softplus_forward(float *restrict y, const float *restrict x, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
@@ -168,14 +191,20 @@ static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void softplus_forward(float *restrict y
 }
 
 /* dy/dx = σ(x), which is exactly 1.0f for x > 20 (the linear branch) */
-static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void softplus_backward(float *restrict gx, const float *restrict x,
-                              const float *restrict y,
-                              const float *restrict gy, size_t n)
+static MSPT_SIMD_CLONES MSPT_NO_CONTRACT void
+softplus_backward(float *gx, const float *x, const float *y, const float *gy,
+                  size_t n, int acc)
 {
     (void)y;
+    if (acc) {
 #pragma omp simd
-    for (size_t i = 0; i < n; i++)
-        gx[i] += gy[i] * sigmoid(x[i]);
+        for (size_t i = 0; i < n; i++)
+            gx[i] += gy[i] * sigmoid(x[i]);
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            gx[i] = gy[i] * sigmoid(x[i]);
+    }
 }
 
 /* ---- exp: y = eˣ -------------------------------------------------------- */
@@ -188,11 +217,11 @@ static void exp_forward(float *y, const float *x, size_t n)
 
 /* dy/dx = y */
 static void exp_backward(float *gx, const float *x, const float *y,
-                         const float *gy, size_t n)
+                         const float *gy, size_t n, int acc)
 {
     (void)x;
     for (size_t i = 0; i < n; i++)
-        gx[i] += gy[i] * y[i];
+        gx[i] = (acc ? gx[i] : 0.0f) + gy[i] * y[i];
 }
 
 /* ---- shared op wrapper -------------------------------------------------- */
@@ -202,6 +231,7 @@ typedef struct {
     float *y, *gx;
     const float *x, *gy;
     size_t n;
+    int acc;
     unary_kernel fwd;
     unary_grad_kernel grad;
 } unary_args;
@@ -219,19 +249,27 @@ static void unary_grad_block(void *arg, int t, int nt)
     unary_args *a = arg;
     size_t i0, i1;
     mspt_block(a->n, t, nt, &i0, &i1);
-    a->grad(a->gx + i0, a->x + i0, a->y + i0, a->gy + i0, i1 - i0);
+    a->grad(a->gx + i0, a->x + i0, a->y + i0, a->gy + i0, i1 - i0, a->acc);
 }
 
 static void unary_backward(mspt_ctx *ctx, void *saved)
 {
     unary_saved *s = saved;
-    if (!s->y->grad)
+    mspt_tensor *x = s->x, *y = s->y;
+    if (!y->grad)
         return; /* output unused by the loss */
-    float *gx = mspt_grad(ctx, s->x);
+    /* y's gradient is dead once this op is done (every consumer of y came
+     * later on the tape and has run): when x has no gradient buffer yet,
+     * x takes y's and the gradient is computed in place — one buffer of a
+     * chain like dwconv → silu or linear → gelu instead of two.  Not for
+     * views (their gradient is their base's) nor for what has a buffer
+     * (parameters, tensors with several consumers). */
+    int in_place = !x->grad && !x->base && !y->base && x->requires_grad;
+    float *gx = in_place ? (x->grad = y->grad) : mspt_grad(ctx, x);
     if (!gx)
         return;
-    unary_args a = {.y = s->y->data, .gx = gx, .x = s->x->data,
-                    .gy = s->y->grad, .n = s->x->numel, .grad = s->grad};
+    unary_args a = {.y = y->data, .gx = gx, .x = x->data, .gy = y->grad,
+                    .n = x->numel, .acc = !in_place, .grad = s->grad};
     mspt_parallel(a.n, unary_grad_block, &a);
 }
 
