@@ -287,12 +287,7 @@ static int open_sources(edf_dataset *d, const edf_paths *files,
                         const char *path, mspt_error *err)
 {
     char recipe[8192], key[PATH_MAX + 9000], shard[PATH_MAX + 64], why[512];
-    char wisdom[PATH_MAX + 32];
     edf_recipe_describe(r, recipe, sizeof recipe);
-    if (dir) {
-        snprintf(wisdom, sizeof wisdom, "%s/fftw-wisdom-float", dir);
-        edf_fft_wisdom_load(wisdom);
-    }
     for (size_t k = 0; k < files->n; k++) {
         const char *file = files->path[k];
         source *s = &d->src[k];
@@ -317,7 +312,6 @@ static int open_sources(edf_dataset *d, const edf_paths *files,
             fprintf(stderr, "%s: cache %s: %s; rebuilding\n", path, shard, why);
         if (build(s, file, k, files->n, r, shard, key, path, err))
             return -1;
-        edf_fft_wisdom_save(wisdom);
     }
     return 0;
 }

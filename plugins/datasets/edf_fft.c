@@ -44,16 +44,6 @@ fftwf_plan edf_fft_c2c(int n, int sign)
     return e ? e->plan : NULL;
 }
 
-void edf_fft_wisdom_load(const char *path)
-{
-    (void)path;
-}
-
-void edf_fft_wisdom_save(const char *path)
-{
-    (void)path;
-}
-
 /* The backward DFT of any length (edf_dft in edf_fft.h).
  *
  * n = p q, p the largest prime factor; with j = q j1 + j2 and

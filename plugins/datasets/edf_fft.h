@@ -29,12 +29,6 @@ static inline size_t edf_fft_round(size_t n)
     return (n + 7) / 8 * 8;
 }
 
-/* FFTW wisdom files (the dataset calls these around a build): no-ops now
- * that every plan is FFTW_ESTIMATE.  Loading an old file's measured wisdom
- * would change the plans, hence the bytes, with the machine's history. */
-void edf_fft_wisdom_load(const char *path);
-void edf_fft_wisdom_save(const char *path);
-
 /* Backward complex DFT of any length n, in single precision:
  *     y[k] = sum_j x[j] e^{+2 pi i j k / n},  k = 0 .. n-1 (unnormalised).
  * FFTW is fast when n's prime factors are small and several times slower
