@@ -143,20 +143,11 @@ int main(void)
     ok(nrows > 0, "metrics.csv has a header and %d rows", nrows);
 
     /* the event file */
-    char tbdir[256], evpath[512] = "";
-    snprintf(tbdir, sizeof tbdir, "%s/run/tb", dir);
-    DIR *d = opendir(tbdir);
-    int nfiles = 0;
-    for (struct dirent *de; d && (de = readdir(d));)
-        if (strstr(de->d_name, "events.out.tfevents.")) {
-            snprintf(evpath, sizeof evpath, "%s/%s", tbdir, de->d_name);
-            nfiles++;
-        }
-    if (d)
-        closedir(d);
+    char evpath[2][512];
+    int nfiles = event_files("run", evpath, 2);
     ok(nfiles == 1, "one event file in run_dir/tb");
     size_t len = 0;
-    uint8_t *buf = nfiles ? slurp(evpath, &len) : NULL;
+    uint8_t *buf = nfiles ? slurp(evpath[0], &len) : NULL;
     static event ev[4096];
     const char *why = "no file";
     int nev = buf ? read_records(buf, len, ev, 4096, &why) : -1;

@@ -131,15 +131,9 @@ gelu_backward(float *gx, const float *x, const float *y, const float *gy,
               size_t n, int acc)
 {
     (void)y;
-    if (acc) {
 #pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            gx[i] += gy[i] * gelu_d(x[i]);
-    } else {
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            gx[i] = gy[i] * gelu_d(x[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        gx[i] = (acc ? gx[i] : 0.0f) + gy[i] * gelu_d(x[i]);
 }
 
 /* ---- silu: y = x·σ(x) ------------------------------------------------- */
@@ -164,15 +158,9 @@ silu_backward(float *gx, const float *x, const float *y, const float *gy,
               size_t n, int acc)
 {
     (void)y;
-    if (acc) {
 #pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            gx[i] += gy[i] * silu_d(x[i]);
-    } else {
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            gx[i] = gy[i] * silu_d(x[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        gx[i] = (acc ? gx[i] : 0.0f) + gy[i] * silu_d(x[i]);
 }
 
 /* ---- softplus: y = log(1 + eˣ), or x where x > 20 ---------------------- */
@@ -196,15 +184,9 @@ softplus_backward(float *gx, const float *x, const float *y, const float *gy,
                   size_t n, int acc)
 {
     (void)y;
-    if (acc) {
 #pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            gx[i] += gy[i] * sigmoid(x[i]);
-    } else {
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            gx[i] = gy[i] * sigmoid(x[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        gx[i] = (acc ? gx[i] : 0.0f) + gy[i] * sigmoid(x[i]);
 }
 
 /* ---- exp: y = eˣ -------------------------------------------------------- */
