@@ -16,6 +16,7 @@
 #include "engine/gemm.h"
 
 #define RUNS 7
+#define REPS 4 /* runs of a layer per round: the first warms, 3 timed */
 
 static double now(void)
 {
@@ -96,7 +97,49 @@ typedef struct {
     int rows, in, out, bias;
 } linear_case;
 
-static void bench_linear(const linear_case *lc, double peak, mspt_rng *rng)
+/* One forward + backward of y = linear(x, w, b): seconds of each. */
+static void linear_once(mspt_ctx *ctx, mspt_tensor *x, mspt_tensor *w,
+                        mspt_tensor *b, const float *gy, double *tf,
+                        double *tb)
+{
+    mspt_ctx_reset(ctx);
+    double t0 = now();
+    mspt_tensor *y = mspt_linear(ctx, x, w, b);
+    double t1 = now();
+    /* the output gradient put in place untimed: in a model it arrives from
+     * the next op; seeding it (zero, then add) is not the layer's */
+    float *g = mspt_grad(ctx, y);
+    if (g)
+        memcpy(g, gy, y->numel * sizeof(float));
+    double t1b = now();
+    mspt_backward_with(ctx, y, NULL);
+    double t2 = now();
+    *tf = t1 - t0;
+    *tb = t2 - t1b;
+}
+
+/* BLIS's sgemm rate on all threads now: the better of 1024³ and 2048³. */
+static double peak_now(int nt, float *a, float *b, float *c)
+{
+    double best = 0;
+    for (int n = 1024; n <= 2048; n *= 2) {
+        double t0 = now();
+        mspt_gemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n, nt);
+        double r = 2.0 * n * n * (double)n / (now() - t0) / 1e9;
+        best = r > best ? r : best;
+    }
+    return best;
+}
+
+/* The machine's speed drifts from second to second (a virtual machine on a
+ * shared host), so a percentage of a peak measured a minute earlier says
+ * little.  Each round measures the sgemm peak, then runs the layer REPS
+ * times with the thin kernels (core/engine/thin_gemm.c) and with BLIS
+ * alone, alternately; the first pair only warms the caches the big GEMM
+ * emptied.  A round's figure is its median run against its peak; the
+ * table shows medians over rounds. */
+static void bench_linear(const linear_case *lc, int nt, float *pa, float *pb,
+                         float *pc, mspt_rng *rng)
 {
     mspt_params *ps = mspt_params_new();
     mspt_tensor *x = mspt_param_new(ps, "x", 2, (int[]){lc->rows, lc->in}, 0);
@@ -107,34 +150,39 @@ static void bench_linear(const linear_case *lc, double peak, mspt_rng *rng)
         mspt_init_uniform(mspt_params_at(ps, i), rng, -0.5f, 0.5f);
     float *gy = filled((size_t)lc->rows * lc->out, rng);
     mspt_ctx *ctx = mspt_ctx_new();
-    double tf[RUNS], tb[RUNS];
-    for (int r = -2; r < RUNS; r++) { /* two warm-up runs */
-        mspt_ctx_reset(ctx);
-        double t0 = now();
-        mspt_tensor *y = mspt_linear(ctx, x, w, b);
-        double t1 = now();
-        /* the output gradient put in place untimed: in a model it arrives
-         * from the next op; seeding it (zero, then add) is not the layer's */
-        float *g = mspt_grad(ctx, y);
-        if (g)
-            memcpy(g, gy, y->numel * sizeof(float));
-        double t1b = now();
-        mspt_backward_with(ctx, y, NULL);
-        double t2 = now();
-        if (r >= 0) {
-            tf[r] = t1 - t0;
-            tb[r] = t2 - t1b;
+    double flop = 6.0 * lc->rows * (double)lc->in * lc->out; /* y, dx, dw */
+    double tf[RUNS], tb[RUNS], pct[RUNS], pct_blis[RUNS], rate_blis[RUNS],
+        tblis[REPS];
+    int thin = mspt_thin_gemm_enable(1);
+    for (int r = -1; r < RUNS; r++) { /* one warm-up round */
+        double peak = peak_now(nt, pa, pb, pc), f[REPS], bw[REPS], fb[REPS];
+        for (int i = 0; i < REPS; i++) { /* the first pair warms the caches */
+            double f0, b0;
+            mspt_thin_gemm_enable(thin);
+            linear_once(ctx, x, w, b, gy, &f[i], &bw[i]);
+            fb[i] = f[i] + bw[i];
+            mspt_thin_gemm_enable(0);
+            linear_once(ctx, x, w, b, gy, &f0, &b0);
+            tblis[i] = f0 + b0;
         }
+        if (r < 0)
+            continue;
+        tf[r] = median(f + 1, REPS - 1);
+        tb[r] = median(bw + 1, REPS - 1);
+        double t = median(fb + 1, REPS - 1), t0 = median(tblis + 1, REPS - 1);
+        pct[r] = 100.0 * flop / t / 1e9 / peak;
+        rate_blis[r] = flop / t0 / 1e9;
+        pct_blis[r] = 100.0 * rate_blis[r] / peak;
     }
+    mspt_thin_gemm_enable(thin);
     if (mspt_ctx_error(ctx))
         printf("  error: %s\n", mspt_ctx_error(ctx));
     double f = median(tf, RUNS), bw = median(tb, RUNS);
-    double flop = 6.0 * lc->rows * (double)lc->in * lc->out; /* y, dx, dw */
-    double rate = flop / (f + bw) / 1e9;
-    printf("  %-11s %-9s %5d x %4d -> %4d %s  fwd %7.3f ms  bwd %7.3f ms  "
-           "%6.1f GFLOP/s  %5.1f%%\n",
+    printf("  %-11s %-8s %4d x %4d -> %4d %s  fwd %6.3f bwd %6.3f ms  "
+           "%5.1f GFLOP/s %5.1f%%   BLIS alone %5.1f %5.1f%%\n",
            lc->model, lc->name, lc->rows, lc->in, lc->out, lc->bias ? "+b" : "  ",
-           1e3 * f, 1e3 * bw, rate, 100.0 * rate / peak);
+           1e3 * f, 1e3 * bw, flop / (f + bw) / 1e9, median(pct, RUNS),
+           median(rate_blis, RUNS), median(pct_blis, RUNS));
     mspt_ctx_free(ctx);
     mspt_params_free(ps);
     free(gy);
@@ -241,10 +289,17 @@ int main(void)
         {"Transformer", "fc2", 5632, 768, 192, 1},
         {"Transformer", "head", 5632, 192, 40, 1},
     };
-    printf("\nlinear forward+backward (dx, dw, db), %d threads, %% of %.1f:\n",
-           nt, peak);
+    printf("\nlinear forward+backward (dx, dw, db), %d threads; %% of the sgemm "
+           "peak measured in the same round (median of %d rounds); thin "
+           "kernels %s\n", nt, RUNS,
+           mspt_thin_gemm_enable(1) ? "on" : "not available (BLIS alone)");
+    float *pa = filled(2048 * 2048, rng), *pb = filled(2048 * 2048, rng),
+          *pc = filled(2048 * 2048, rng);
     for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
-        bench_linear(&lin[i], peak, rng);
+        bench_linear(&lin[i], nt, pa, pb, pc, rng);
+    free(pa);
+    free(pb);
+    free(pc);
 
     static const conv_case conv[] = {
         {"FEMBA patch conv2d (2,16)", 0, {16, 1, 22, 1280}, {35, 1, 2, 16}, 1, 2, 16, 0, 0},

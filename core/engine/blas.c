@@ -355,6 +355,9 @@ void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     }
     /* op(A) is (M, K): stored (M, K) → strides (lda, 1); stored (K, M) and
      * transposed → the same matrix seen with strides (1, lda). */
+    if (mspt_thin_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb,
+                       beta, C, ldc, threads))
+        return;
     inc_t rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;
     inc_t rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
     if (threads <= 0)

@@ -18,4 +18,14 @@ void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * whether to parallelise over a batch instead). */
 int mspt_gemm_threads(int M, int N, int K);
 
+/* The thin-GEMM kernels (thin_gemm.c): computes the product and returns 1
+ * when one side is short enough for them and the CPU has AVX-512, else
+ * returns 0 and leaves C alone.  Same arguments as mspt_gemm. */
+int mspt_thin_gemm(int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B,
+                   int ldb, float beta, float *C, int ldc, int threads);
+/* Turn the thin kernels on (if the CPU has them) or off; returns whether
+ * they were on.  For benchmarks and tests that compare against BLIS. */
+int mspt_thin_gemm_enable(int on);
+
 #endif
