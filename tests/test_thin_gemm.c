@@ -164,6 +164,8 @@ int main(void)
         /* edges: row tails below 8 and 12, column tails, padded rows */
         {"rows: 8-row tiles + 5 left, 3 panels + 7", 0, 0, 77, 103, 9, 0.5f, -2, 3, 1},
         {"rows: 12-row tiles + 1 left, 17 columns", 0, 1, 73, 17, 30, 1, 0.25f, 1, 1},
+        {"rows: 9 panels, 3 rows left", 0, 0, 75, 400, 20, 1, 0.5f, 2, 1},
+        {"rows: panels of Bᵀ, 5 rows left", 0, 1, 101, 420, 33, 0.5f, 1, 1, 1},
         {"rows: one column, K = 1", 0, 0, 70, 1, 1, -1, 0, 2, 1},
         {"rows: N ≤ 48, long K", 0, 1, 65, 48, 700, 1, 1, 0, 1},
         {"sums: w = N, s tails 4+2+1", 1, 0, 15, 130, 300, 2, 0.5f, 5, 1},

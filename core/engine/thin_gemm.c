@@ -118,7 +118,11 @@ typedef struct {
     int nv; /* vectors per panel: 2 (12-row tiles) or 3 (8-row tiles) */
     const float *A;
     size_t lda;
-    const float *Bp; /* panels of (K, 16·nv), alpha folded in */
+    const float *B; /* op(B) as given, packed into Bp */
+    size_t ldb;
+    int trans_b;
+    float alpha;
+    float *Bp; /* panels of (K, 16·nv), alpha folded in */
     float beta;
     float *C;
     size_t ldc;
@@ -194,47 +198,64 @@ static TARGET void rows_tile_1x3(const rows_job *j, const float *a,
     rows_tile(j, a, bp, c, n, 1, 3);
 }
 
-/* Block t of nt: a run of row tiles of C, every panel. */
+/* Panel p of Bp: op(B)[:, p·pw ..] · alpha as (K, pw), zero past N. */
+static void pack_panel(const rows_job *j, int p)
+{
+    int pw = 16 * j->nv, n = j->N - p * pw < pw ? j->N - p * pw : pw;
+    float *d = j->Bp + (size_t)p * j->K * pw;
+    const float *B = j->B, alpha = j->alpha;
+    if (!j->trans_b) { /* rows of B: a row of the panel each */
+        for (int k = 0; k < j->K; k++) {
+            const float *b = B + (size_t)k * j->ldb + (size_t)p * pw;
+            float *dk = d + (size_t)k * pw;
+            for (int c = 0; c < n; c++)
+                dk[c] = alpha * b[c];
+            for (int c = n; c < pw; c++)
+                dk[c] = 0.0f;
+        }
+        return;
+    }
+    for (int c = 0; c < pw; c++) { /* B stored (N, K): a column each */
+        const float *b = B + (size_t)(p * pw + c) * j->ldb;
+        if (c < n)
+            for (int k = 0; k < j->K; k++)
+                d[(size_t)k * pw + c] = alpha * b[k];
+        else
+            for (int k = 0; k < j->K; k++)
+                d[(size_t)k * pw + c] = 0.0f;
+    }
+}
+
+/* Rows r0 .. r0+rn of C against panel p. */
+static void rows_panel(const rows_job *j, int r0, int rn, int p)
+{
+    int tr = j->nv == 2 ? 12 : 8, pw = 16 * j->nv;
+    const float *bp = j->Bp + (size_t)p * j->K * pw;
+    int n = j->N - p * pw < pw ? j->N - p * pw : pw;
+    float *c = j->C + (size_t)r0 * j->ldc + (size_t)p * pw;
+    const float *a = j->A + (size_t)r0 * j->lda;
+    if (rn == tr)
+        (j->nv == 2 ? rows_tile_12x2 : rows_tile_8x3)(j, a, bp, c, n);
+    else
+        for (int r = 0; r < rn; r++)
+            (j->nv == 2 ? rows_tile_1x2 : rows_tile_1x3)(
+                j, a + (size_t)r * j->lda, bp, c + (size_t)r * j->ldc, n);
+}
+
+/* Block t of nt: a run of row tiles of C, every panel (packed before:
+ * threads that packed their own panels and computed them for all rows
+ * wrote C in strips, and ran slower). */
 static void rows_block(void *arg, int t, int nt)
 {
     const rows_job *j = arg;
     int tr = j->nv == 2 ? 12 : 8, pw = 16 * j->nv;
-    size_t g0, g1, groups = ((size_t)j->M + tr - 1) / tr;
-    mspt_block(groups, t, nt, &g0, &g1);
-    int panels = (j->N + pw - 1) / pw;
-    for (size_t g = g0; g < g1; g++) {
-        int r0 = (int)g * tr, rn = j->M - r0 < tr ? j->M - r0 : tr;
-        for (int p = 0; p < panels; p++) {
-            const float *bp = j->Bp + (size_t)p * j->K * pw;
-            int n = j->N - p * pw < pw ? j->N - p * pw : pw;
-            float *c = j->C + (size_t)r0 * j->ldc + (size_t)p * pw;
-            const float *a = j->A + (size_t)r0 * j->lda;
-            if (rn == tr)
-                (j->nv == 2 ? rows_tile_12x2 : rows_tile_8x3)(j, a, bp, c, n);
-            else
-                for (int r = 0; r < rn; r++)
-                    (j->nv == 2 ? rows_tile_1x2 : rows_tile_1x3)(
-                        j, a + (size_t)r * j->lda, bp, c + (size_t)r * j->ldc,
-                        n);
-        }
-    }
-}
-
-/* Bp: op(B) (K, N) · alpha in panels of (K, pw), zero past N. */
-static void pack_b(float *Bp, const float *B, size_t ldb, int trans_b, int K,
-                   int N, float alpha, int pw)
-{
-    int panels = (N + pw - 1) / pw;
-    for (int p = 0; p < panels; p++)
-        for (int k = 0; k < K; k++) {
-            float *d = Bp + ((size_t)p * K + k) * pw;
-            for (int c = 0; c < pw; c++) {
-                int n = p * pw + c;
-                d[c] = n >= N ? 0.0f
-                       : alpha * (trans_b ? B[(size_t)n * ldb + k]
-                                          : B[(size_t)k * ldb + n]);
-            }
-        }
+    int panels = (j->N + pw - 1) / pw, groups = (j->M + tr - 1) / tr;
+    size_t g0, g1;
+    mspt_block((size_t)groups, t, nt, &g0, &g1);
+    for (size_t g = g0; g < g1; g++)
+        for (int p = 0; p < panels; p++)
+            rows_panel(j, (int)g * tr,
+                       j->M - (int)g * tr < tr ? j->M - (int)g * tr : tr, p);
 }
 
 static int rows_gemm(int trans_b, int M, int N, int K, float alpha,
@@ -246,8 +267,10 @@ static int rows_gemm(int trans_b, int M, int N, int K, float alpha,
     float *Bp = scratch((size_t)panels * K * pw);
     if (!Bp)
         return 0;
-    pack_b(Bp, B, (size_t)ldb, trans_b, K, N, alpha, pw);
-    rows_job j = {M, N, K, nv, A, (size_t)lda, Bp, beta, C, (size_t)ldc};
+    rows_job j = {M, N, K, nv, A, (size_t)lda, B, (size_t)ldb, trans_b,
+                  alpha, Bp, beta, C, (size_t)ldc};
+    for (int p = 0; p < panels; p++)
+        pack_panel(&j, p);
     mspt_parallel(work, rows_block, &j);
     return 1;
 }
@@ -266,20 +289,14 @@ typedef struct {
     float alpha_t, beta_t;
 } sums_job;
 
-/* Tile (s0 .. s0+NS, w0 .. w0+nw) over k in [k0, k1); the first chunk
- * (first = 1) applies beta to D, the later ones add.  NS is a constant at
- * every call, so the accumulators live in registers. */
+/* acc[s][v] += Σ_{k0 ≤ k < k1} q[k, s] · p[k, 16v ..]: the k loop of a
+ * tile.  A full strip (FULL) loads P without masks: a masked load is one
+ * more uop on the ports the FMAs use. */
 static inline __attribute__((always_inline)) TARGET void
-sums_tile(const sums_job *j, int s0, const int NS, int w0, int nw, int k0,
-          int k1, int first)
+sums_run(const sums_job *j, __m512 acc[TR][3], const float *q, const float *p,
+         int k0, int k1, __mmask16 m0, __mmask16 m1, __mmask16 m2,
+         const int NS, const int FULL)
 {
-    __m512 acc[TR][3];
-    __mmask16 m0 = tail_mask(nw), m1 = tail_mask(nw - 16),
-              m2 = tail_mask(nw - 32);
-#pragma GCC unroll 8
-    for (int s = 0; s < NS; s++)
-        acc[s][0] = acc[s][1] = acc[s][2] = _mm512_setzero_ps();
-    const float *q = j->Q + s0, *p = j->P + w0;
     for (int k = k0; k < k1; k++) {
         const float *pk = p + (size_t)k * j->ldp, *qk = q + (size_t)k * j->ldq;
         if (k + SUMS_AHEAD < j->K) {
@@ -288,9 +305,11 @@ sums_tile(const sums_job *j, int s0, const int NS, int w0, int nw, int k0,
             _mm_prefetch(f + 64, _MM_HINT_T0);
             _mm_prefetch(f + 128, _MM_HINT_T0);
         }
-        __m512 p0 = _mm512_maskz_loadu_ps(m0, pk),
-               p1 = _mm512_maskz_loadu_ps(m1, pk + 16),
-               p2 = _mm512_maskz_loadu_ps(m2, pk + 32);
+        __m512 p0 = FULL ? _mm512_loadu_ps(pk) : _mm512_maskz_loadu_ps(m0, pk),
+               p1 = FULL ? _mm512_loadu_ps(pk + 16)
+                         : _mm512_maskz_loadu_ps(m1, pk + 16),
+               p2 = FULL ? _mm512_loadu_ps(pk + 32)
+                         : _mm512_maskz_loadu_ps(m2, pk + 32);
 #pragma GCC unroll 8
         for (int s = 0; s < NS; s++) {
             __m512 x = _mm512_set1_ps(qk[s]);
@@ -299,6 +318,25 @@ sums_tile(const sums_job *j, int s0, const int NS, int w0, int nw, int k0,
             acc[s][2] = _mm512_fmadd_ps(x, p2, acc[s][2]);
         }
     }
+}
+
+/* Tile (s0 .. s0+NS, w0 .. w0+nw) over k in [k0, k1); the first chunk
+ * (first = 1) applies beta to D, the later ones add.  NS is a constant at
+ * every call, so the accumulators live in registers. */
+static inline __attribute__((always_inline)) TARGET void
+sums_tile(const sums_job *j, int s0, const int NS, int w0, int nw, int k0,
+          int k1, int first)
+{
+    __m512 acc[TR][3];
+#pragma GCC unroll 8
+    for (int s = 0; s < NS; s++)
+        acc[s][0] = acc[s][1] = acc[s][2] = _mm512_setzero_ps();
+    const float *q = j->Q + s0, *p = j->P + w0;
+    if (nw == TW)
+        sums_run(j, acc, q, p, k0, k1, 0, 0, 0, NS, 1);
+    else
+        sums_run(j, acc, q, p, k0, k1, tail_mask(nw), tail_mask(nw - 16),
+                 tail_mask(nw - 32), NS, 0);
     __m512 al = _mm512_set1_ps(j->alpha);
 #pragma GCC unroll 8
     for (int s = 0; s < NS; s++) {
