@@ -149,6 +149,127 @@ done:
     free(scale);
 }
 
+/* mspt_thin_linear_backward: gx += gy·w and gaT = xaᵀ·gy in one pass,
+ * against double sums; gx starts non-zero (it accumulates). */
+static void run_fused(const char *what, int R, int I, int O, int have_thin)
+{
+    unsigned seed = 777u + (unsigned)(R + I + O);
+    int IA = I + 1;
+    float *gy = filled((size_t)R * O, &seed), *w = filled((size_t)O * I, &seed);
+    float *xa = filled((size_t)R * IA, &seed), *gx0 = filled((size_t)R * I, &seed);
+    float *gx = malloc((size_t)R * I * sizeof(float));
+    float *gaT = malloc((size_t)IA * O * sizeof(float));
+    for (int r = 0; r < R; r++)
+        xa[(size_t)r * IA + I] = 1.0f;
+    memcpy(gx, gx0, (size_t)R * I * sizeof(float));
+    if (!have_thin) {
+        printf("ok %d # SKIP %s: no AVX-512 on this CPU\n", ++tap_count, what);
+        goto done;
+    }
+    mspt_thin_gemm_enable(1);
+    int took = mspt_thin_linear_backward(R, I, O, gy, w, gx, xa, IA, gaT);
+    double ex = 0, ea = 0;
+    for (int r = 0; took && r < R; r++)
+        for (int i = 0; i < I; i++) {
+            double sum = gx0[(size_t)r * I + i], mag = fabs(sum);
+            for (int o = 0; o < O; o++) {
+                double t = (double)gy[(size_t)r * O + o] * w[(size_t)o * I + i];
+                sum += t;
+                mag += fabs(t);
+            }
+            ex = fmax(ex, fabs(gx[(size_t)r * I + i] - sum) / mag);
+        }
+    for (int i = 0; took && i < IA; i++)
+        for (int o = 0; o < O; o++) {
+            double sum = 0, mag = 1e-30;
+            for (int r = 0; r < R; r++) {
+                double t = (double)xa[(size_t)r * IA + i] * gy[(size_t)r * O + o];
+                sum += t;
+                mag += fabs(t);
+            }
+            ea = fmax(ea, fabs(gaT[(size_t)i * O + o] - sum) / mag);
+        }
+    ok(took && ex <= 2e-6 && ea <= 2e-6,
+       "%s: one pass over gy: gx error %.2g, [gw|gb]ᵀ error %.2g of the "
+       "terms' size%s", what, ex, ea, took ? "" : " (not taken)");
+done:
+    free(gy);
+    free(w);
+    free(xa);
+    free(gx0);
+    free(gx);
+    free(gaT);
+}
+
+/* mspt_linear, whatever path it takes, against double sums: y, gx, gw
+ * and gb (with a bias) — dt_proj's shape and a head's among them. */
+static void run_linear(int R, int I, int O, int bias)
+{
+    unsigned seed = 4242u;
+    mspt_params *ps = mspt_params_new();
+    mspt_tensor *x = mspt_param_new(ps, "x", 2, (int[]){R, I}, 0);
+    mspt_tensor *w = mspt_param_new(ps, "w", 2, (int[]){O, I}, 0);
+    mspt_tensor *b = mspt_param_new(ps, "b", 1, (int[]){O}, 0);
+    if (!bias)
+        memset(b->data, 0, (size_t)O * sizeof(float));
+    float *gy = filled((size_t)R * O, &seed);
+    float *v = filled((size_t)R * I + (size_t)O * I + O, &seed);
+    memcpy(x->data, v, (size_t)R * I * sizeof(float));
+    memcpy(w->data, v + (size_t)R * I, (size_t)O * I * sizeof(float));
+    if (bias)
+        memcpy(b->data, v + (size_t)R * I + (size_t)O * I, (size_t)O * sizeof(float));
+    mspt_ctx *ctx = mspt_ctx_new();
+    mspt_tensor *y = mspt_linear(ctx, x, w, bias ? b : NULL);
+    mspt_backward_with(ctx, y, gy);
+    double ey = 0, ex = 0, ew = 0, eb = 0;
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < O; o++) {
+            double sum = b->data[o], mag = fabs(sum);
+            for (int i = 0; i < I; i++) {
+                double t = (double)x->data[(size_t)r * I + i] * w->data[(size_t)o * I + i];
+                sum += t;
+                mag += fabs(t);
+            }
+            ey = fmax(ey, fabs(y->data[(size_t)r * O + o] - sum) / mag);
+        }
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < I; i++) {
+            double sum = 0, mag = 1e-30;
+            for (int o = 0; o < O; o++) {
+                double t = (double)gy[(size_t)r * O + o] * w->data[(size_t)o * I + i];
+                sum += t;
+                mag += fabs(t);
+            }
+            ex = fmax(ex, fabs(x->grad[(size_t)r * I + i] - sum) / mag);
+        }
+    for (int o = 0; o < O; o++) {
+        double sb = 0, mb = 1e-30;
+        for (int r = 0; r < R; r++) {
+            sb += gy[(size_t)r * O + o];
+            mb += fabs(gy[(size_t)r * O + o]);
+        }
+        if (bias)
+            eb = fmax(eb, fabs(b->grad[o] - sb) / mb);
+        for (int i = 0; i < I; i++) {
+            double sum = 0, mag = 1e-30;
+            for (int r = 0; r < R; r++) {
+                double t = (double)gy[(size_t)r * O + o] * x->data[(size_t)r * I + i];
+                sum += t;
+                mag += fabs(t);
+            }
+            ew = fmax(ew, fabs(w->grad[(size_t)o * I + i] - sum) / mag);
+        }
+    }
+    ok(!mspt_ctx_error(ctx) && ey <= 2e-6 && ex <= 2e-6 && ew <= 2e-6 &&
+           eb <= 2e-6,
+       "linear %d x %d -> %d%s: y %.2g, gx %.2g, gw %.2g, gb %.2g of the "
+       "terms' size", R, I, O, bias ? " + b" : "", ey, ex, ew, eb);
+    mspt_ctx_free(ctx);
+    mspt_params_free(ps);
+    free(gy);
+    free(v);
+}
+
 int main(void)
 {
     static const gemm_case cases[] = {
@@ -178,5 +299,19 @@ int main(void)
     diag("thin kernels %s", have_thin ? "available" : "not available");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run(&cases[i], have_thin);
+    run_fused("dt_proj backward (1280, 25 -> 1540)", 1280, 25, 1540, have_thin);
+    run_fused("odd sizes: rows 7·96 + 53, 3 inputs, 300 outputs", 725, 3, 300,
+              have_thin);
+    run_fused("32 inputs, 1 row block", 256, 32, 257, have_thin);
+    run_linear(1280, 25, 1540, 1); /* FEMBA-Tiny's dt_proj */
+    run_linear(5632, 192, 40, 1);  /* the Transformer's head */
+    run_linear(301, 7, 260, 1);
+    run_linear(300, 64, 33, 1);
+    run_linear(300, 64, 33, 0);
+    run_linear(500, 20, 600, 0);
+    mspt_thin_gemm_enable(0); /* the same with BLIS alone */
+    run_linear(1280, 25, 1540, 1);
+    run_linear(5632, 192, 40, 1);
+    mspt_thin_gemm_enable(1);
     return tap_done();
 }

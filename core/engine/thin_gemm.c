@@ -126,6 +126,8 @@ typedef struct {
     float beta;
     float *C;
     size_t ldc;
+    const float *bias; /* or NULL: C += bias[n] on every row, unscaled */
+    float *biasp;      /* the bias by panels, zero past N */
 } rows_job;
 
 /* Store acc (one row, nv vectors) into C's row c (n ≤ 16·nv columns). */
@@ -149,15 +151,18 @@ store_row(float *c, const __m512 *acc, int nv, int n, float beta)
  * columns).  R and NV are constants at every call, so the R·NV
  * accumulators live in registers. */
 static inline __attribute__((always_inline)) TARGET void
-rows_tile(const rows_job *j, const float *a, const float *bp, float *c,
-          int n, const int R, const int NV)
+rows_tile(const rows_job *j, const float *a, const float *bp,
+          const float *bias, float *c, int n, const int R, const int NV)
 {
-    __m512 acc[12][3];
+    __m512 acc[12][3], b0[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; v++)
+        b0[v] = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 12
         for (int v = 0; v < NV; v++)
-            acc[r][v] = _mm512_setzero_ps();
+            acc[r][v] = b0[v];
     for (int k = 0; k < j->K; k++) {
         const float *b = bp + (size_t)k * 16 * NV;
         __m512 bv[3];
@@ -177,33 +182,29 @@ rows_tile(const rows_job *j, const float *a, const float *bp, float *c,
         store_row(c + (size_t)r * j->ldc, acc[r], NV, n, j->beta);
 }
 
-static TARGET void rows_tile_12x2(const rows_job *j, const float *a,
-                                  const float *bp, float *c, int n)
-{
-    rows_tile(j, a, bp, c, n, 12, 2);
-}
-static TARGET void rows_tile_8x3(const rows_job *j, const float *a,
-                                 const float *bp, float *c, int n)
-{
-    rows_tile(j, a, bp, c, n, 8, 3);
-}
-static TARGET void rows_tile_1x2(const rows_job *j, const float *a,
-                                 const float *bp, float *c, int n)
-{
-    rows_tile(j, a, bp, c, n, 1, 2);
-}
-static TARGET void rows_tile_1x3(const rows_job *j, const float *a,
-                                 const float *bp, float *c, int n)
-{
-    rows_tile(j, a, bp, c, n, 1, 3);
-}
+#define ROWS_TILE(R, NV)                                                     \
+    static TARGET void rows_tile_##R##x##NV(const rows_job *j,               \
+                                            const float *a, const float *bp, \
+                                            const float *bias, float *c,     \
+                                            int n)                           \
+    {                                                                        \
+        rows_tile(j, a, bp, bias, c, n, R, NV);                              \
+    }
+ROWS_TILE(12, 2)
+ROWS_TILE(8, 3)
+ROWS_TILE(1, 2)
+ROWS_TILE(1, 3)
 
 /* Panel p of Bp: op(B)[:, p·pw ..] · alpha as (K, pw), zero past N. */
 static void pack_panel(const rows_job *j, int p)
 {
     int pw = 16 * j->nv, n = j->N - p * pw < pw ? j->N - p * pw : pw;
     float *d = j->Bp + (size_t)p * j->K * pw;
-    const float *B = j->B, alpha = j->alpha;
+    const float *B = j->B;
+    float alpha = j->alpha;
+    if (j->biasp)
+        for (int c = 0; c < pw; c++)
+            j->biasp[(size_t)p * pw + c] = c < n ? j->bias[p * pw + c] : 0.0f;
     if (!j->trans_b) { /* rows of B: a row of the panel each */
         for (int k = 0; k < j->K; k++) {
             const float *b = B + (size_t)k * j->ldb + (size_t)p * pw;
@@ -234,12 +235,14 @@ static void rows_panel(const rows_job *j, int r0, int rn, int p)
     int n = j->N - p * pw < pw ? j->N - p * pw : pw;
     float *c = j->C + (size_t)r0 * j->ldc + (size_t)p * pw;
     const float *a = j->A + (size_t)r0 * j->lda;
+    const float *bias = j->biasp ? j->biasp + (size_t)p * pw : NULL;
     if (rn == tr)
-        (j->nv == 2 ? rows_tile_12x2 : rows_tile_8x3)(j, a, bp, c, n);
+        (j->nv == 2 ? rows_tile_12x2 : rows_tile_8x3)(j, a, bp, bias, c, n);
     else
         for (int r = 0; r < rn; r++)
             (j->nv == 2 ? rows_tile_1x2 : rows_tile_1x3)(
-                j, a + (size_t)r * j->lda, bp, c + (size_t)r * j->ldc, n);
+                j, a + (size_t)r * j->lda, bp, bias, c + (size_t)r * j->ldc,
+                n);
 }
 
 /* Block t of nt: a run of row tiles of C, every panel (packed before:
@@ -258,17 +261,20 @@ static void rows_block(void *arg, int t, int nt)
                        j->M - (int)g * tr < tr ? j->M - (int)g * tr : tr, p);
 }
 
+/* C = alpha · A · op(B) + bias (per column, or NULL) + beta · C. */
 static int rows_gemm(int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb,
-                     float beta, float *C, int ldc, size_t work)
+                     const float *bias, float beta, float *C, int ldc,
+                     size_t work)
 {
     int nv = N <= 32 ? 2 : 3, pw = 16 * nv;
     int panels = (N + pw - 1) / pw;
-    float *Bp = scratch((size_t)panels * K * pw);
+    float *Bp = scratch((size_t)panels * (K + 1) * pw);
     if (!Bp)
         return 0;
     rows_job j = {M, N, K, nv, A, (size_t)lda, B, (size_t)ldb, trans_b,
-                  alpha, Bp, beta, C, (size_t)ldc};
+                  alpha, Bp, beta, C, (size_t)ldc, bias,
+                  bias ? Bp + (size_t)panels * K * pw : NULL};
     for (int p = 0; p < panels; p++)
         pack_panel(&j, p);
     mspt_parallel(work, rows_block, &j);
@@ -287,6 +293,7 @@ typedef struct {
     float *Ct; /* or NULL: D is scratch, and C = Dᵀ goes here */
     size_t ldct;
     float alpha_t, beta_t;
+    float *qsum; /* or NULL: qsum[s] += Σ_k Q[k, s], with the first strip */
 } sums_job;
 
 /* acc[s][v] += Σ_{k0 ≤ k < k1} q[k, s] · p[k, 16v ..]: the k loop of a
@@ -295,8 +302,9 @@ typedef struct {
 static inline __attribute__((always_inline)) TARGET void
 sums_run(const sums_job *j, __m512 acc[TR][3], const float *q, const float *p,
          int k0, int k1, __mmask16 m0, __mmask16 m1, __mmask16 m2,
-         const int NS, const int FULL)
+         const int NS, const int FULL, __m512 *qs)
 {
+    __mmask16 mq = (__mmask16)((1u << NS) - 1);
     for (int k = k0; k < k1; k++) {
         const float *pk = p + (size_t)k * j->ldp, *qk = q + (size_t)k * j->ldq;
         if (k + SUMS_AHEAD < j->K) {
@@ -317,6 +325,8 @@ sums_run(const sums_job *j, __m512 acc[TR][3], const float *q, const float *p,
             acc[s][1] = _mm512_fmadd_ps(x, p1, acc[s][1]);
             acc[s][2] = _mm512_fmadd_ps(x, p2, acc[s][2]);
         }
+        if (qs) /* Q's row, for its column sums */
+            *qs = _mm512_add_ps(*qs, _mm512_maskz_loadu_ps(mq, qk));
     }
 }
 
@@ -332,11 +342,20 @@ sums_tile(const sums_job *j, int s0, const int NS, int w0, int nw, int k0,
     for (int s = 0; s < NS; s++)
         acc[s][0] = acc[s][1] = acc[s][2] = _mm512_setzero_ps();
     const float *q = j->Q + s0, *p = j->P + w0;
-    if (nw == TW)
-        sums_run(j, acc, q, p, k0, k1, 0, 0, 0, NS, 1);
+    __m512 qs = _mm512_setzero_ps();
+    if (nw == TW && j->qsum && w0 == 0)
+        sums_run(j, acc, q, p, k0, k1, 0, 0, 0, NS, 1, &qs);
+    else if (nw == TW)
+        sums_run(j, acc, q, p, k0, k1, 0, 0, 0, NS, 1, NULL);
     else
         sums_run(j, acc, q, p, k0, k1, tail_mask(nw), tail_mask(nw - 16),
-                 tail_mask(nw - 32), NS, 0);
+                 tail_mask(nw - 32), NS, 0, NULL);
+    if (nw == TW && j->qsum && w0 == 0) {
+        __mmask16 mq = (__mmask16)((1u << NS) - 1);
+        float *g = j->qsum + s0;
+        _mm512_mask_storeu_ps(g, mq,
+                              _mm512_add_ps(qs, _mm512_maskz_loadu_ps(mq, g)));
+    }
     __m512 al = _mm512_set1_ps(j->alpha);
 #pragma GCC unroll 8
     for (int s = 0; s < NS; s++) {
@@ -415,11 +434,13 @@ static void sums_block(void *arg, int t, int nt)
  * Cᵀ into scratch and each thread transposes its strips into C. */
 static int sums_gemm(int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C,
-                     int ldc, size_t work)
+                     int ldc, float *qsum, size_t work)
 {
+    if (qsum && (N < M || N < TW))
+        return 0; /* the column sums of A ride only on a full first strip */
     if (N >= M) {
         sums_job j = {M, N, K, A, B, (size_t)lda, (size_t)ldb, alpha, beta,
-                      C, (size_t)ldc, NULL, 0, 0.0f, 0.0f};
+                      C, (size_t)ldc, NULL, 0, 0.0f, 0.0f, qsum};
         mspt_parallel(work, sums_block, &j);
         return 1;
     }
@@ -427,12 +448,123 @@ static int sums_gemm(int M, int N, int K, float alpha, const float *A,
     if (!D)
         return 0;
     sums_job j = {N, M, K, B, A, (size_t)ldb, (size_t)lda, 1.0f, 0.0f, D,
-                  (size_t)M, C, (size_t)ldc, alpha, beta};
+                  (size_t)M, C, (size_t)ldc, alpha, beta, NULL};
     mspt_parallel(work, sums_block, &j);
     return 1;
 }
 
+/* ---- a linear layer's backward in one pass over gy ---------------------- */
+
+#define FUSED_ROWS 96 /* rows of gy per block: 96·O floats stay in L2 */
+
+typedef struct {
+    rows_job dx;    /* gx += gy · w */
+    sums_job dw;    /* D_t = xaᵀ · gy over the thread's rows */
+    float *part;    /* threads 1 .. nt−1: their D, (nt − 1) × (IA, O) */
+    int used;       /* the nt the blocks were cut for */
+} fused_job;
+
+/* Block t of nt: a run of FUSED_ROWS-row blocks of gy.  Each block is read
+ * from memory once, by gx's tiles, and summed into the thread's D from L2. */
+static void fused_block(void *arg, int t, int nt)
+{
+    fused_job *f = arg;
+    if (t == 0)
+        f->used = nt;
+    int R = f->dx.M, blocks = (R + FUSED_ROWS - 1) / FUSED_ROWS;
+    sums_job dw = f->dw;
+    if (t)
+        dw.D = f->part + (size_t)(t - 1) * dw.S * dw.W;
+    size_t b0, b1;
+    mspt_block((size_t)blocks, t, nt, &b0, &b1);
+    if (b0 == b1) { /* no rows: its D still owes zeros */
+        memset(dw.D, 0, (size_t)dw.S * dw.W * sizeof(float));
+        return;
+    }
+    for (size_t b = b0; b < b1; b++) {
+        int r0 = (int)b * FUSED_ROWS;
+        int r1 = r0 + FUSED_ROWS < R ? r0 + FUSED_ROWS : R;
+        for (int r = r0; r < r1; r += 12)
+            rows_panel(&f->dx, r, r1 - r < 12 ? r1 - r : 12, 0);
+        for (int w0 = 0; w0 < dw.W; w0 += TW)
+            sums_strip(&dw, w0, dw.W - w0 < TW ? dw.W - w0 : TW, r0, r1,
+                       b == b0);
+    }
+}
+
+int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
+                              const float *w, float *gx, const float *xa,
+                              int IA, float *gaT)
+{
+    if (!enabled() || I > 32 || IA > 48 || O < 256 || R < 256)
+        return 0;
+    int nt = mspt_get_threads();
+    /* w as one panel (O, 32), then the partial D of threads 1 .. nt−1 */
+    float *buf = scratch((size_t)O * 32 + (size_t)(nt - 1) * IA * O);
+    if (!buf)
+        return 0;
+    fused_job f = {
+        {R, I, O, 2, gy, (size_t)O, w, (size_t)I, 0, 1.0f, buf, 1.0f, gx,
+         (size_t)I, NULL, NULL},
+        {IA, O, R, xa, gy, (size_t)IA, (size_t)O, 1.0f, 0.0f, gaT, (size_t)O,
+         NULL, 0, 0.0f, 0.0f, NULL},
+        buf + (size_t)O * 32, 1,
+    };
+    pack_panel(&f.dx, 0);
+    mspt_parallel(MSPT_PAR_MIN, fused_block, &f);
+    for (int t = 1; t < f.used; t++) { /* in thread order */
+        const float *p = f.part + (size_t)(t - 1) * IA * O;
+        for (size_t i = 0; i < (size_t)IA * O; i++)
+            gaT[i] += p[i];
+    }
+    return 1;
+}
+
 #endif /* THIN_AVX512 */
+
+static size_t work_of(double mnk)
+{
+    return mnk >= 2097152.0 ? MSPT_PAR_MIN : 0;
+}
+
+int mspt_thin_linear_forward(int R, int I, int O, const float *x,
+                             const float *w, const float *b, float *y)
+{
+#if THIN_AVX512
+    if (enabled() && (I <= 48 || O <= 48) && R >= 64)
+        return rows_gemm(1, R, O, I, 1.0f, x, I, w, I, b, 0.0f, y, O,
+                         work_of((double)R * I * O));
+#else
+    (void)R; (void)I; (void)O; (void)x; (void)w; (void)b; (void)y;
+#endif
+    return 0;
+}
+
+int mspt_thin_weight_grad(int R, int I, int O, const float *gy,
+                          const float *x, float *gw, float *gb)
+{
+#if THIN_AVX512
+    /* gw (O, I) += gyᵀ · x as sums with s = O (gy's columns, whose sums
+     * are gb) and w = I */
+    if (enabled() && O <= 48 && I >= TW && R >= 256)
+        return sums_gemm(O, I, R, 1.0f, gy, O, x, I, 1.0f, gw, I, gb,
+                         work_of((double)R * I * O));
+#else
+    (void)R; (void)I; (void)O; (void)gy; (void)x; (void)gw; (void)gb;
+#endif
+    return 0;
+}
+
+#if !THIN_AVX512
+int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
+                              const float *w, float *gx, const float *xa,
+                              int IA, float *gaT)
+{
+    (void)R; (void)I; (void)O; (void)gy; (void)w; (void)gx; (void)xa;
+    (void)IA; (void)gaT;
+    return 0;
+}
+#endif
 
 /* ---- dispatch ---------------------------------------------------------- */
 
@@ -449,11 +581,12 @@ int mspt_thin_gemm(int trans_a, int trans_b, int M, int N, int K,
                       ? MSPT_PAR_MIN : 0;
     /* weight gradient: a short side, summed over a long K */
     if (trans_a && !trans_b && shorter <= 48 && K >= 256)
-        return sums_gemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, work);
+        return sums_gemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL,
+                         work);
     /* rows of C from rows of A: a short K, or a short N */
     if (!trans_a && (K <= 48 || N <= 48) && M >= 64)
-        return rows_gemm(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                         ldc, work);
+        return rows_gemm(trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta,
+                         C, ldc, work);
 #else
     (void)trans_a; (void)trans_b; (void)M; (void)N; (void)K; (void)alpha;
     (void)A; (void)lda; (void)B; (void)ldb; (void)beta; (void)C; (void)ldc;

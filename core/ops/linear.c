@@ -78,6 +78,8 @@ static float *linear_forward(mspt_ctx *ctx, float *y, const float *x,
                   O, 0);
         return a.xa;
     }
+    if (mspt_thin_linear_forward(R, I, O, x, w, b, y))
+        return NULL;
     float *one = b ? ones(ctx, R) : NULL;
     if (b && !one)
         return NULL;
@@ -128,16 +130,17 @@ static void bias_backward(mspt_ctx *ctx, float *gb, const float *gy, int R,
     }
 }
 
-/* gw (O, I) += ga[:, :I],  gb (O) += ga[:, I];  ga (O, I + 1). */
-static void split_bias_grad(float *gw, float *gb, const float *ga, int O,
+/* gw (O, I) += gaT[:I, :]ᵀ,  gb (O) += gaT[I, :];  gaT (I + 1, O). */
+static void split_bias_grad(float *gw, float *gb, const float *gaT, int O,
                             int I)
 {
-    for (int o = 0; o < O; o++) {
-        const float *g = ga + (size_t)o * (I + 1);
-        for (int i = 0; i < I; i++)
-            gw[(size_t)o * I + i] += g[i];
-        gb[o] += g[I];
+    for (int i = 0; i < I; i++) {
+        const float *g = gaT + (size_t)i * O;
+        for (int o = 0; o < O; o++)
+            gw[(size_t)o * I + i] += g[o];
     }
+    for (int o = 0; o < O; o++)
+        gb[o] += gaT[(size_t)I * O + o];
 }
 
 /* gy (R, O) ->  gx (R, I) += gy·w;  gw (O, I) += gyᵀ·x;  gb (O) += Σ_r gy. */
@@ -149,18 +152,27 @@ static void linear_backward(mspt_ctx *ctx, void *p)
     float *gw = mspt_grad(ctx, s->w);
     float *gb = mspt_grad(ctx, s->b);
     int R = s->R, I = s->I, O = s->O;
-    if (gx)
-        mspt_gemm(0, 0, R, I, O, 1.0f, gy, O, s->w->data, I, 1.0f, gx, I, 0);
     if (gw && gb && s->xa && I + 1 <= BIAS_GRAD_IN_GEMM) {
-        /* [gw | gb] (O, I+1) = gyᵀ · [x | 1], through arena scratch */
-        float *ga = mspt_ctx_alloc(ctx, (size_t)O * (I + 1) * sizeof(float));
-        if (!ga)
+        /* [gw | gb]ᵀ (I+1, O) = [x | 1]ᵀ · gy, through arena scratch; with
+         * gx, both in one pass over gy when the thin kernels can */
+        float *gaT = mspt_ctx_alloc(ctx, (size_t)O * (I + 1) * sizeof(float));
+        if (!gaT)
             return;
-        mspt_gemm(1, 0, O, I + 1, R, 1.0f, gy, O, s->xa, I + 1, 0.0f, ga,
-                  I + 1, 0);
-        split_bias_grad(gw, gb, ga, O, I);
+        if (!gx || !mspt_thin_linear_backward(R, I, O, gy, s->w->data, gx,
+                                              s->xa, I + 1, gaT)) {
+            if (gx)
+                mspt_gemm(0, 0, R, I, O, 1.0f, gy, O, s->w->data, I, 1.0f, gx,
+                          I, 0);
+            mspt_gemm(1, 0, I + 1, O, R, 1.0f, s->xa, I + 1, gy, O, 0.0f,
+                      gaT, O, 0);
+        }
+        split_bias_grad(gw, gb, gaT, O, I);
         return;
     }
+    if (gx)
+        mspt_gemm(0, 0, R, I, O, 1.0f, gy, O, s->w->data, I, 1.0f, gx, I, 0);
+    if (gw && mspt_thin_weight_grad(R, I, O, gy, s->x->data, gw, gb))
+        return; /* gb too */
     if (gw)
         mspt_gemm(1, 0, O, I, R, 1.0f, gy, O, s->x->data, I, 1.0f, gw, I, 0);
     if (gb)
