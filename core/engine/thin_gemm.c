@@ -115,7 +115,7 @@ static inline TARGET __mmask16 tail_mask(int n)
 
 typedef struct {
     int M, N, K;
-    int nv; /* vectors per panel: 2 (12-row tiles) or 3 (8-row tiles) */
+    int nv; /* vectors per panel: 2, 3 or 4 (tiles of 12, 8 or 6 rows) */
     const float *A;
     size_t lda;
     const float *B; /* op(B) as given, packed into Bp */
@@ -134,7 +134,7 @@ typedef struct {
 static inline __attribute__((always_inline)) TARGET void
 store_row(float *c, const __m512 *acc, int nv, int n, float beta)
 {
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int v = 0; v < nv; v++) {
         __mmask16 m = tail_mask(n - 16 * v);
         if (!m)
@@ -154,8 +154,8 @@ static inline __attribute__((always_inline)) TARGET void
 rows_tile(const rows_job *j, const float *a, const float *bp,
           const float *bias, float *c, int n, const int R, const int NV)
 {
-    __m512 acc[12][3], b0[3];
-#pragma GCC unroll 3
+    __m512 acc[12][4], b0[4];
+#pragma GCC unroll 4
     for (int v = 0; v < NV; v++)
         b0[v] = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
 #pragma GCC unroll 12
@@ -165,7 +165,7 @@ rows_tile(const rows_job *j, const float *a, const float *bp,
             acc[r][v] = b0[v];
     for (int k = 0; k < j->K; k++) {
         const float *b = bp + (size_t)k * 16 * NV;
-        __m512 bv[3];
+        __m512 bv[4];
 #pragma GCC unroll 12
         for (int v = 0; v < NV; v++)
             bv[v] = _mm512_loadu_ps(b + 16 * v);
@@ -192,8 +192,13 @@ rows_tile(const rows_job *j, const float *a, const float *bp,
     }
 ROWS_TILE(12, 2)
 ROWS_TILE(8, 3)
+ROWS_TILE(6, 4)
 ROWS_TILE(1, 2)
 ROWS_TILE(1, 3)
+ROWS_TILE(1, 4)
+
+/* Rows of a tile for nv vectors per panel: 24 accumulators. */
+static int tile_rows(int nv) { return nv == 2 ? 12 : nv == 3 ? 8 : 6; }
 
 /* Panel p of Bp: op(B)[:, p·pw ..] · alpha as (K, pw), zero past N. */
 static void pack_panel(const rows_job *j, int p)
@@ -230,17 +235,19 @@ static void pack_panel(const rows_job *j, int p)
 /* Rows r0 .. r0+rn of C against panel p. */
 static void rows_panel(const rows_job *j, int r0, int rn, int p)
 {
-    int tr = j->nv == 2 ? 12 : 8, pw = 16 * j->nv;
+    int tr = tile_rows(j->nv), pw = 16 * j->nv;
     const float *bp = j->Bp + (size_t)p * j->K * pw;
     int n = j->N - p * pw < pw ? j->N - p * pw : pw;
     float *c = j->C + (size_t)r0 * j->ldc + (size_t)p * pw;
     const float *a = j->A + (size_t)r0 * j->lda;
     const float *bias = j->biasp ? j->biasp + (size_t)p * pw : NULL;
     if (rn == tr)
-        (j->nv == 2 ? rows_tile_12x2 : rows_tile_8x3)(j, a, bp, bias, c, n);
+        (j->nv == 2   ? rows_tile_12x2
+         : j->nv == 3 ? rows_tile_8x3
+                      : rows_tile_6x4)(j, a, bp, bias, c, n);
     else
         for (int r = 0; r < rn; r++)
-            (j->nv == 2 ? rows_tile_1x2 : rows_tile_1x3)(
+            (j->nv == 2 ? rows_tile_1x2 : j->nv == 3 ? rows_tile_1x3 : rows_tile_1x4)(
                 j, a + (size_t)r * j->lda, bp, bias, c + (size_t)r * j->ldc,
                 n);
 }
@@ -251,7 +258,7 @@ static void rows_panel(const rows_job *j, int r0, int rn, int p)
 static void rows_block(void *arg, int t, int nt)
 {
     const rows_job *j = arg;
-    int tr = j->nv == 2 ? 12 : 8, pw = 16 * j->nv;
+    int tr = tile_rows(j->nv), pw = 16 * j->nv;
     int panels = (j->N + pw - 1) / pw, groups = (j->M + tr - 1) / tr;
     size_t g0, g1;
     mspt_block((size_t)groups, t, nt, &g0, &g1);
@@ -267,7 +274,7 @@ static int rows_gemm(int trans_b, int M, int N, int K, float alpha,
                      const float *bias, float beta, float *C, int ldc,
                      size_t work)
 {
-    int nv = N <= 32 ? 2 : 3, pw = 16 * nv;
+    int nv = N <= 32 ? 2 : N <= 48 || N > 64 ? 3 : 4, pw = 16 * nv;
     int panels = (N + pw - 1) / pw;
     float *Bp = scratch((size_t)panels * (K + 1) * pw);
     if (!Bp)
@@ -580,11 +587,11 @@ int mspt_thin_gemm(int trans_a, int trans_b, int M, int N, int K,
     size_t work = threads != 1 && (double)M * N * K >= 2097152.0
                       ? MSPT_PAR_MIN : 0;
     /* weight gradient: a short side, summed over a long K */
-    if (trans_a && !trans_b && shorter <= 48 && K >= 256)
+    if (trans_a && !trans_b && shorter <= 64 && K >= 256)
         return sums_gemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL,
                          work);
     /* rows of C from rows of A: a short K, or a short N */
-    if (!trans_a && (K <= 48 || N <= 48) && M >= 64)
+    if (!trans_a && (K <= 64 || N <= 64) && M >= 64)
         return rows_gemm(trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta,
                          C, ldc, work);
 #else
