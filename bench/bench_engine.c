@@ -5,7 +5,8 @@
  * every Linear of FEMBA-Tiny and the Transformer (GFLOP/s and % of peak on
  * all threads), then the patch-embedding conv2d and decoder convolutions.
  * Every figure is the median of RUNS timed runs after a warm-up.
- * Run by hand:  ./bench/bench_engine   (see bench/README.md). */
+ * Run by hand:  ./bench/bench_engine [LAYER...]   (see bench/README.md);
+ * naming layers (dt_proj, head, ...) runs only their linear rows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,7 +248,16 @@ static void bench_conv(const conv_case *cc, mspt_rng *rng)
     free(gy);
 }
 
-int main(void)
+/* Is linear layer `name` asked for?  No names: all of them. */
+static int wanted(const char *name, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return argc <= 1;
+}
+
+int main(int argc, char **argv)
 {
     mspt_rng *rng = mspt_rng_new(1);
     int nt = mspt_get_threads();
@@ -272,7 +282,7 @@ int main(void)
     printf("  peak: %.1f GFLOP/s on %d threads (1 thread: %.1f; x %d = %.1f)\n",
            peak, nt, peak1, nt, nt * peak1);
 
-    if (nt > 1)
+    if (nt > 1 && argc <= 1)
         bench_split(nt, rng);
 
     /* FEMBA-Tiny: E=35, C=22, T=1280, patch (2,16) -> GH=11, GW=80,
@@ -296,7 +306,8 @@ int main(void)
     float *pa = filled(2048 * 2048, rng), *pb = filled(2048 * 2048, rng),
           *pc = filled(2048 * 2048, rng);
     for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
-        bench_linear(&lin[i], nt, pa, pb, pc, rng);
+        if (wanted(lin[i].name, argc, argv))
+            bench_linear(&lin[i], nt, pa, pb, pc, rng);
     free(pa);
     free(pb);
     free(pc);
@@ -307,8 +318,10 @@ int main(void)
         {"FEMBA decoder conv_transpose2d", 1, {16, 35, 11, 80}, {35, 1, 2, 16}, 1, 2, 16, 0, 0},
         {"FEMBA dec_conv conv2d 31x31 p15", 0, {16, 1, 80, 385}, {1, 1, 31, 31}, 0, 1, 1, 15, 15},
     };
-    printf("\nconvolutions forward+backward (dx, dw, db), %d threads:\n", nt);
-    for (size_t i = 0; i < sizeof conv / sizeof conv[0]; i++)
+    if (argc <= 1)
+        printf("\nconvolutions forward+backward (dx, dw, db), %d threads:\n",
+               nt);
+    for (size_t i = 0; argc <= 1 && i < sizeof conv / sizeof conv[0]; i++)
         bench_conv(&conv[i], rng);
     mspt_rng_free(rng);
     return 0;

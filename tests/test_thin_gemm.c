@@ -31,7 +31,7 @@ static float *filled(size_t n, unsigned *seed)
     float *p = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) {
         *seed = *seed * 1664525u + 1013904223u;
-        p[i] = (float)((*seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+        p[i] = (float)(*seed >> 9) / 4194304.0f - 1.0f; /* 23 random bits */
     }
     return p;
 }
@@ -149,56 +149,63 @@ done:
     free(scale);
 }
 
-/* mspt_thin_linear_backward: gx += gy·w and gaT = xaᵀ·gy in one pass,
- * against double sums; gx starts non-zero (it accumulates). */
-static void run_fused(const char *what, int R, int I, int O, int have_thin)
+/* mspt_thin_linear_backward: gx += gy·w, gw += gyᵀ·x and gb += Σ_r gy
+ * in one pass, against double sums; every gradient starts non-zero (they
+ * accumulate), x's rows are ldx apart, gx and gb may be absent. */
+static void run_fused(const char *what, int R, int I, int O, int ldx,
+                      int with_gx, int with_gb, int have_thin)
 {
     unsigned seed = 777u + (unsigned)(R + I + O);
-    int IA = I + 1;
     float *gy = filled((size_t)R * O, &seed), *w = filled((size_t)O * I, &seed);
-    float *xa = filled((size_t)R * IA, &seed), *gx0 = filled((size_t)R * I, &seed);
-    float *gx = malloc((size_t)R * I * sizeof(float));
-    float *gaT = malloc((size_t)IA * O * sizeof(float));
-    for (int r = 0; r < R; r++)
-        xa[(size_t)r * IA + I] = 1.0f;
-    memcpy(gx, gx0, (size_t)R * I * sizeof(float));
+    float *x = filled((size_t)R * ldx, &seed);
+    float *g0 = filled((size_t)R * I + (size_t)O * I + O, &seed);
+    float *g = malloc(((size_t)R * I + (size_t)O * I + O) * sizeof(float));
+    memcpy(g, g0, ((size_t)R * I + (size_t)O * I + O) * sizeof(float));
+    float *gx = g, *gw = g + (size_t)R * I, *gb = gw + (size_t)O * I;
+    const float *gx0 = g0, *gw0 = g0 + (size_t)R * I, *gb0 = gw0 + (size_t)O * I;
     if (!have_thin) {
         printf("ok %d # SKIP %s: no AVX-512 on this CPU\n", ++tap_count, what);
         goto done;
     }
     mspt_thin_gemm_enable(1);
-    int took = mspt_thin_linear_backward(R, I, O, gy, w, gx, xa, IA, gaT);
-    double ex = 0, ea = 0;
+    int took = mspt_thin_linear_backward(R, I, O, gy, w, x, ldx,
+                                         with_gx ? gx : NULL, gw,
+                                         with_gb ? gb : NULL);
+    double ex = 0, ew = 0, eb = 0;
     for (int r = 0; took && r < R; r++)
         for (int i = 0; i < I; i++) {
             double sum = gx0[(size_t)r * I + i], mag = fabs(sum);
-            for (int o = 0; o < O; o++) {
+            for (int o = 0; with_gx && o < O; o++) {
                 double t = (double)gy[(size_t)r * O + o] * w[(size_t)o * I + i];
                 sum += t;
                 mag += fabs(t);
             }
             ex = fmax(ex, fabs(gx[(size_t)r * I + i] - sum) / mag);
         }
-    for (int i = 0; took && i < IA; i++)
-        for (int o = 0; o < O; o++) {
-            double sum = 0, mag = 1e-30;
-            for (int r = 0; r < R; r++) {
-                double t = (double)xa[(size_t)r * IA + i] * gy[(size_t)r * O + o];
+    for (int o = 0; took && o < O; o++) {
+        for (int i = 0; i <= I; i++) {
+            double sum = i < I ? gw0[(size_t)o * I + i] : gb0[o], mag = fabs(sum);
+            for (int r = 0; r < R && (i < I || with_gb); r++) {
+                double t = (i < I ? x[(size_t)r * ldx + i] : 1.0) * gy[(size_t)r * O + o];
                 sum += t;
                 mag += fabs(t);
             }
-            ea = fmax(ea, fabs(gaT[(size_t)i * O + o] - sum) / mag);
+            double got = i < I ? gw[(size_t)o * I + i] : gb[o];
+            if (i < I)
+                ew = fmax(ew, fabs(got - sum) / mag);
+            else
+                eb = fmax(eb, fabs(got - sum) / mag);
         }
-    ok(took && ex <= 2e-6 && ea <= 2e-6,
-       "%s: one pass over gy: gx error %.2g, [gw|gb]ᵀ error %.2g of the "
-       "terms' size%s", what, ex, ea, took ? "" : " (not taken)");
+    }
+    ok(took && ex <= 2e-6 && ew <= 2e-6 && eb <= 2e-6,
+       "%s: one pass over gy: gx %.2g, gw %.2g, gb %.2g of the terms' "
+       "size%s", what, ex, ew, eb, took ? "" : " (not taken)");
 done:
     free(gy);
     free(w);
-    free(xa);
-    free(gx0);
-    free(gx);
-    free(gaT);
+    free(x);
+    free(g0);
+    free(g);
 }
 
 /* mspt_linear, whatever path it takes, against double sums: y, gx, gw
@@ -304,10 +311,17 @@ int main(void)
     diag("thin kernels %s", have_thin ? "available" : "not available");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run(&cases[i], have_thin);
-    run_fused("dt_proj backward (1280, 25 -> 1540)", 1280, 25, 1540, have_thin);
-    run_fused("odd sizes: rows 7·96 + 53, 3 inputs, 300 outputs", 725, 3, 300,
+    run_fused("dt_proj backward (1280, 25 -> 1540)", 1280, 25, 1540, 25, 1, 1,
               have_thin);
-    run_fused("32 inputs, 1 row block", 256, 32, 257, have_thin);
+    run_fused("dt_proj backward from [x | 1]", 1280, 25, 1540, 26, 1, 1,
+              have_thin);
+    run_fused("odd sizes: rows 7·96 + 53, 3 inputs, 300 outputs", 725, 3, 300,
+              3, 1, 1, have_thin);
+    run_fused("32 inputs, 1 row block, no gx", 256, 32, 257, 32, 0, 1,
+              have_thin);
+    run_fused("8 inputs (ones on an 8-tile), no gb", 300, 8, 400, 8, 1, 0,
+              have_thin);
+    run_fused("24 inputs, gb on an 8-tile", 300, 24, 400, 24, 1, 1, have_thin);
     run_linear(1280, 25, 1540, 1); /* FEMBA-Tiny's dt_proj */
     run_linear(5632, 192, 40, 1);  /* the Transformer's head */
     run_linear(301, 7, 260, 1);

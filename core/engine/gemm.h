@@ -27,7 +27,7 @@ int mspt_thin_gemm(int trans_a, int trans_b, int M, int N, int K,
 /* y (R, O) = x (R, I) · wᵀ + b (b per output, or NULL), w stored (O, I):
  * the bias starts the accumulators, so y is written once.  Returns 0,
  * touching nothing, when the kernels are off or the shape is not theirs
- * (I or O at most 48). */
+ * (I or O at most 64). */
 int mspt_thin_linear_forward(int R, int I, int O, const float *x,
                              const float *w, const float *b, float *y);
 /* gw (O, I) += gyᵀ · x and, if gb, gb (O) += Σ_r gy[r, :], in one pass
@@ -37,15 +37,15 @@ int mspt_thin_weight_grad(int R, int I, int O, const float *gy,
                           const float *x, float *gw, float *gb);
 /* A linear layer's backward with a short input (I ≤ 32) and a long output
  * (O ≥ 256), in one pass over gy (R, O):
- *     gx (R, I) += gy · w  (w stored (O, I)),
- *     gaT (IA, O) = xaᵀ · gy  (xa stored (R, IA), IA ≤ 48: x with its
- *                              column of ones, for [gw | gb]ᵀ).
+ *     gx (R, I) += gy · w   (w stored (O, I); gx may be NULL),
+ *     gw (O, I) += gyᵀ · x  (x (R, I) with rows ldx apart),
+ *     gb (O) += Σ_r gy[r, :] (gb may be NULL).
  * Returns 0, touching nothing, when the kernels are off or the shape is
- * not theirs.  gaT sums the threads' shares of rows in thread order: the
- * same bits for the same thread count. */
+ * not theirs.  The weight gradients sum the threads' shares of rows in
+ * thread order: the same bits for the same thread count. */
 int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
-                              const float *w, float *gx, const float *xa,
-                              int IA, float *gaT);
+                              const float *w, const float *x, int ldx,
+                              float *gx, float *gw, float *gb);
 /* Turn the thin kernels on (if the CPU has them) or off; returns whether
  * they were on.  For benchmarks and tests that compare against BLIS. */
 int mspt_thin_gemm_enable(int on);

@@ -301,6 +301,7 @@ typedef struct {
     size_t ldct;
     float alpha_t, beta_t;
     float *qsum; /* or NULL: qsum[s] += Σ_k Q[k, s], with the first strip */
+    int ones;    /* D has a row S more: Σ_k P[k, w] (Q with a column of 1) */
 } sums_job;
 
 /* acc[s][v] += Σ_{k0 ≤ k < k1} q[k, s] · p[k, 16v ..]: the k loop of a
@@ -309,7 +310,7 @@ typedef struct {
 static inline __attribute__((always_inline)) TARGET void
 sums_run(const sums_job *j, __m512 acc[TR][3], const float *q, const float *p,
          int k0, int k1, __mmask16 m0, __mmask16 m1, __mmask16 m2,
-         const int NS, const int FULL, __m512 *qs)
+         const int NS, const int FULL, __m512 *qs, __m512 *ao)
 {
     __mmask16 mq = (__mmask16)((1u << NS) - 1);
     for (int k = k0; k < k1; k++) {
@@ -334,83 +335,106 @@ sums_run(const sums_job *j, __m512 acc[TR][3], const float *q, const float *p,
         }
         if (qs) /* Q's row, for its column sums */
             *qs = _mm512_add_ps(*qs, _mm512_maskz_loadu_ps(mq, qk));
+        if (ao) { /* the row of ones: P's column sums */
+            ao[0] = _mm512_add_ps(ao[0], p0);
+            ao[1] = _mm512_add_ps(ao[1], p1);
+            ao[2] = _mm512_add_ps(ao[2], p2);
+        }
     }
 }
 
-/* Tile (s0 .. s0+NS, w0 .. w0+nw) over k in [k0, k1); the first chunk
- * (first = 1) applies beta to D, the later ones add.  NS is a constant at
- * every call, so the accumulators live in registers. */
+/* Store alpha · a (nw valid columns) into row d of D: the first chunk
+ * (first = 1) applies beta to D, the later ones add. */
 static inline __attribute__((always_inline)) TARGET void
-sums_tile(const sums_job *j, int s0, const int NS, int w0, int nw, int k0,
-          int k1, int first)
+sums_store(const sums_job *j, float *d, const __m512 a[3], int nw, int first)
 {
-    __m512 acc[TR][3];
+    __m512 al = _mm512_set1_ps(j->alpha);
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++) {
+        __mmask16 m = tail_mask(nw - 16 * v);
+        if (!m)
+            break;
+        __m512 r = _mm512_mul_ps(al, a[v]);
+        if (!first)
+            r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, d + 16 * v));
+        else if (j->beta != 0.0f)
+            r = _mm512_fmadd_ps(_mm512_set1_ps(j->beta),
+                                _mm512_maskz_loadu_ps(m, d + 16 * v), r);
+        _mm512_mask_storeu_ps(d + 16 * v, m, r);
+    }
+}
+
+/* Tile (s0 .. s0+NS, w0 .. w0+nw) over k in [k0, k1), and with ONES the
+ * row of ones (D's row S) too.  NS and ONES are constants at every call,
+ * so the accumulators live in registers (8·3 + 3 + 3 loads + 1 = 31). */
+static inline __attribute__((always_inline)) TARGET void
+sums_tile(const sums_job *j, int s0, const int NS, const int ONES, int w0,
+          int nw, int k0, int k1, int first)
+{
+    __m512 acc[TR][3], ao[3];
 #pragma GCC unroll 8
     for (int s = 0; s < NS; s++)
         acc[s][0] = acc[s][1] = acc[s][2] = _mm512_setzero_ps();
+    ao[0] = ao[1] = ao[2] = _mm512_setzero_ps();
     const float *q = j->Q + s0, *p = j->P + w0;
     __m512 qs = _mm512_setzero_ps();
-    if (nw == TW && j->qsum && w0 == 0)
-        sums_run(j, acc, q, p, k0, k1, 0, 0, 0, NS, 1, &qs);
+    int qsum = !ONES && j->qsum && w0 == 0 && nw == TW;
+    if (qsum)
+        sums_run(j, acc, q, p, k0, k1, 0, 0, 0, NS, 1, &qs, NULL);
     else if (nw == TW)
-        sums_run(j, acc, q, p, k0, k1, 0, 0, 0, NS, 1, NULL);
+        sums_run(j, acc, q, p, k0, k1, 0, 0, 0, NS, 1, NULL,
+                 ONES ? ao : NULL);
     else
         sums_run(j, acc, q, p, k0, k1, tail_mask(nw), tail_mask(nw - 16),
-                 tail_mask(nw - 32), NS, 0, NULL);
-    if (nw == TW && j->qsum && w0 == 0) {
+                 tail_mask(nw - 32), NS, 0, NULL, ONES ? ao : NULL);
+    if (qsum) {
         __mmask16 mq = (__mmask16)((1u << NS) - 1);
         float *g = j->qsum + s0;
         _mm512_mask_storeu_ps(g, mq,
                               _mm512_add_ps(qs, _mm512_maskz_loadu_ps(mq, g)));
     }
-    __m512 al = _mm512_set1_ps(j->alpha);
 #pragma GCC unroll 8
-    for (int s = 0; s < NS; s++) {
-        float *d = j->D + (size_t)(s0 + s) * j->ldd + w0;
-#pragma GCC unroll 8
-        for (int v = 0; v < 3; v++) {
-            __mmask16 m = tail_mask(nw - 16 * v);
-            if (!m)
-                break;
-            __m512 r = _mm512_mul_ps(al, acc[s][v]);
-            if (!first)
-                r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, d + 16 * v));
-            else if (j->beta != 0.0f)
-                r = _mm512_fmadd_ps(_mm512_set1_ps(j->beta),
-                                    _mm512_maskz_loadu_ps(m, d + 16 * v), r);
-            _mm512_mask_storeu_ps(d + 16 * v, m, r);
-        }
-    }
+    for (int s = 0; s < NS; s++)
+        sums_store(j, j->D + (size_t)(s0 + s) * j->ldd + w0, acc[s], nw,
+                   first);
+    if (ONES)
+        sums_store(j, j->D + (size_t)j->S * j->ldd + w0, ao, nw, first);
 }
 
-#define SUMS_TILE(NS)                                                        \
-    static TARGET void sums_tile_##NS(const sums_job *j, int s0, int w0,     \
-                                      int nw, int k0, int k1, int first)     \
+#define SUMS_TILE(NS, ONES)                                                  \
+    static TARGET void sums_tile_##NS##_##ONES(const sums_job *j, int s0,    \
+                                               int w0, int nw, int k0,       \
+                                               int k1, int first)            \
     {                                                                        \
-        sums_tile(j, s0, NS, w0, nw, k0, k1, first);                         \
+        sums_tile(j, s0, NS, ONES, w0, nw, k0, k1, first);                   \
     }
-SUMS_TILE(8)
-SUMS_TILE(4)
-SUMS_TILE(2)
-SUMS_TILE(1)
+SUMS_TILE(8, 0)
+SUMS_TILE(4, 0)
+SUMS_TILE(2, 0)
+SUMS_TILE(1, 0)
+SUMS_TILE(8, 1)
+SUMS_TILE(4, 1)
+SUMS_TILE(2, 1)
+SUMS_TILE(1, 1)
 
-/* Values s0 .. S of s (any count) against one strip of w. */
+typedef void (*sums_tile_fn)(const sums_job *, int, int, int, int, int, int);
+
+/* Values 0 .. S of s (any count) against one strip of w; the row of ones
+ * rides on the last tile. */
 static void sums_strip(const sums_job *j, int w0, int nw, int k0, int k1,
                        int first)
 {
-    int s0 = 0;
-    for (; s0 + 8 <= j->S; s0 += 8)
-        sums_tile_8(j, s0, w0, nw, k0, k1, first);
-    if (s0 + 4 <= j->S) {
-        sums_tile_4(j, s0, w0, nw, k0, k1, first);
-        s0 += 4;
+    static const sums_tile_fn tile[2][9] = {
+        [0] = {[8] = sums_tile_8_0, [4] = sums_tile_4_0, [2] = sums_tile_2_0,
+               [1] = sums_tile_1_0},
+        [1] = {[8] = sums_tile_8_1, [4] = sums_tile_4_1, [2] = sums_tile_2_1,
+               [1] = sums_tile_1_1},
+    };
+    for (int s0 = 0; s0 < j->S;) {
+        int left = j->S - s0, ns = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        tile[j->ones && s0 + ns == j->S][ns](j, s0, w0, nw, k0, k1, first);
+        s0 += ns;
     }
-    if (s0 + 2 <= j->S) {
-        sums_tile_2(j, s0, w0, nw, k0, k1, first);
-        s0 += 2;
-    }
-    if (s0 < j->S)
-        sums_tile_1(j, s0, w0, nw, k0, k1, first);
 }
 
 /* Block t of nt: a run of TW-wide strips of w, every s, all of K. */
@@ -447,7 +471,7 @@ static int sums_gemm(int M, int N, int K, float alpha, const float *A,
         return 0; /* the column sums of A ride only on a full first strip */
     if (N >= M) {
         sums_job j = {M, N, K, A, B, (size_t)lda, (size_t)ldb, alpha, beta,
-                      C, (size_t)ldc, NULL, 0, 0.0f, 0.0f, qsum};
+                      C, (size_t)ldc, NULL, 0, 0.0f, 0.0f, qsum, 0};
         mspt_parallel(work, sums_block, &j);
         return 1;
     }
@@ -455,7 +479,7 @@ static int sums_gemm(int M, int N, int K, float alpha, const float *A,
     if (!D)
         return 0;
     sums_job j = {N, M, K, B, A, (size_t)ldb, (size_t)lda, 1.0f, 0.0f, D,
-                  (size_t)M, C, (size_t)ldc, alpha, beta, NULL};
+                  (size_t)M, C, (size_t)ldc, alpha, beta, NULL, 0};
     mspt_parallel(work, sums_block, &j);
     return 1;
 }
@@ -465,9 +489,11 @@ static int sums_gemm(int M, int N, int K, float alpha, const float *A,
 #define FUSED_ROWS 96 /* rows of gy per block: 96·O floats stay in L2 */
 
 typedef struct {
-    rows_job dx;    /* gx += gy · w */
-    sums_job dw;    /* D_t = xaᵀ · gy over the thread's rows */
-    float *part;    /* threads 1 .. nt−1: their D, (nt − 1) × (IA, O) */
+    rows_job dx;    /* gx += gy · w (dx.M = 0: no gx) */
+    sums_job dw;    /* D_t = [x | 1]ᵀ · gy over thread t's rows */
+    int R;
+    float *part;    /* D_t of every thread, nt × (S + ones, O) */
+    float *gw, *gb;
     int used;       /* the nt the blocks were cut for */
 } fused_job;
 
@@ -478,20 +504,20 @@ static void fused_block(void *arg, int t, int nt)
     fused_job *f = arg;
     if (t == 0)
         f->used = nt;
-    int R = f->dx.M, blocks = (R + FUSED_ROWS - 1) / FUSED_ROWS;
+    int R = f->R, blocks = (R + FUSED_ROWS - 1) / FUSED_ROWS;
     sums_job dw = f->dw;
-    if (t)
-        dw.D = f->part + (size_t)(t - 1) * dw.S * dw.W;
+    size_t rows = (size_t)dw.S + dw.ones;
+    dw.D = f->part + (size_t)t * rows * dw.W;
     size_t b0, b1;
     mspt_block((size_t)blocks, t, nt, &b0, &b1);
     if (b0 == b1) { /* no rows: its D still owes zeros */
-        memset(dw.D, 0, (size_t)dw.S * dw.W * sizeof(float));
+        memset(dw.D, 0, rows * dw.W * sizeof(float));
         return;
     }
     for (size_t b = b0; b < b1; b++) {
         int r0 = (int)b * FUSED_ROWS;
         int r1 = r0 + FUSED_ROWS < R ? r0 + FUSED_ROWS : R;
-        for (int r = r0; r < r1; r += 12)
+        for (int r = r0; f->dx.M && r < r1; r += 12)
             rows_panel(&f->dx, r, r1 - r < 12 ? r1 - r : 12, 0);
         for (int w0 = 0; w0 < dw.W; w0 += TW)
             sums_strip(&dw, w0, dw.W - w0 < TW ? dw.W - w0 : TW, r0, r1,
@@ -499,31 +525,52 @@ static void fused_block(void *arg, int t, int nt)
     }
 }
 
-int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
-                              const float *w, float *gx, const float *xa,
-                              int IA, float *gaT)
+/* Block t of nt: outputs o of gw (O, I) += Σ_t D_t[:I, o] and gb (O) +=
+ * Σ_t D_t[I, o], the threads' D added in thread order. */
+static void fused_finish(void *arg, int t, int nt)
 {
-    if (!enabled() || I > 32 || IA > 48 || O < 256 || R < 256)
+    const fused_job *f = arg;
+    int I = f->dw.S, O = f->dw.W;
+    size_t o0, o1, stride = ((size_t)I + f->dw.ones) * O;
+    mspt_block((size_t)O, t, nt, &o0, &o1);
+    for (size_t o = o0; o < o1; o++) {
+        for (int i = 0; i <= I; i++) {
+            if (i == I && !f->gb)
+                break;
+            const float *d = f->part + (size_t)i * O + o;
+            float sum = d[0];
+            for (int u = 1; u < f->used; u++)
+                sum += d[(size_t)u * stride];
+            if (i < I)
+                f->gw[o * I + i] += sum;
+            else
+                f->gb[o] += sum;
+        }
+    }
+}
+
+int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
+                              const float *w, const float *x, int ldx,
+                              float *gx, float *gw, float *gb)
+{
+    if (!enabled() || !gw || I > 32 || O < 256 || R < 256)
         return 0;
-    int nt = mspt_get_threads();
-    /* w as one panel (O, 32), then the partial D of threads 1 .. nt−1 */
-    float *buf = scratch((size_t)O * 32 + (size_t)(nt - 1) * IA * O);
+    int nt = mspt_get_threads(), ones = gb != NULL;
+    /* w as one panel (O, 32), then the D of every thread */
+    float *buf = scratch((size_t)O * 32 + (size_t)nt * (I + ones) * O);
     if (!buf)
         return 0;
     fused_job f = {
-        {R, I, O, 2, gy, (size_t)O, w, (size_t)I, 0, 1.0f, buf, 1.0f, gx,
-         (size_t)I, NULL, NULL},
-        {IA, O, R, xa, gy, (size_t)IA, (size_t)O, 1.0f, 0.0f, gaT, (size_t)O,
-         NULL, 0, 0.0f, 0.0f, NULL},
-        buf + (size_t)O * 32, 1,
+        {gx ? R : 0, I, O, 2, gy, (size_t)O, w, (size_t)I, 0, 1.0f, buf, 1.0f,
+         gx, (size_t)I, NULL, NULL},
+        {I, O, R, x, gy, (size_t)ldx, (size_t)O, 1.0f, 0.0f, NULL, (size_t)O,
+         NULL, 0, 0.0f, 0.0f, NULL, ones},
+        R, buf + (size_t)O * 32, gw, gb, 1,
     };
-    pack_panel(&f.dx, 0);
+    if (gx)
+        pack_panel(&f.dx, 0);
     mspt_parallel(MSPT_PAR_MIN, fused_block, &f);
-    for (int t = 1; t < f.used; t++) { /* in thread order */
-        const float *p = f.part + (size_t)(t - 1) * IA * O;
-        for (size_t i = 0; i < (size_t)IA * O; i++)
-            gaT[i] += p[i];
-    }
+    mspt_parallel(MSPT_PAR_MIN, fused_finish, &f);
     return 1;
 }
 
@@ -538,7 +585,7 @@ int mspt_thin_linear_forward(int R, int I, int O, const float *x,
                              const float *w, const float *b, float *y)
 {
 #if THIN_AVX512
-    if (enabled() && (I <= 48 || O <= 48) && R >= 64)
+    if (enabled() && (I <= 64 || O <= 64) && R >= 64)
         return rows_gemm(1, R, O, I, 1.0f, x, I, w, I, b, 0.0f, y, O,
                          work_of((double)R * I * O));
 #else
@@ -564,11 +611,11 @@ int mspt_thin_weight_grad(int R, int I, int O, const float *gy,
 
 #if !THIN_AVX512
 int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
-                              const float *w, float *gx, const float *xa,
-                              int IA, float *gaT)
+                              const float *w, const float *x, int ldx,
+                              float *gx, float *gw, float *gb)
 {
-    (void)R; (void)I; (void)O; (void)gy; (void)w; (void)gx; (void)xa;
-    (void)IA; (void)gaT;
+    (void)R; (void)I; (void)O; (void)gy; (void)w; (void)x; (void)ldx;
+    (void)gx; (void)gw; (void)gb;
     return 0;
 }
 #endif

@@ -66,6 +66,8 @@ static float *linear_forward(mspt_ctx *ctx, float *y, const float *x,
                              const float *w, const float *b, int R, int I,
                              int O)
 {
+    if (mspt_thin_linear_forward(R, I, O, x, w, b, y))
+        return NULL; /* a short side: the bias starts the accumulators */
     if (b && bias_in_gemm(I, O)) {
         augment_job a = {x, w, b,
                          mspt_ctx_alloc(ctx, (size_t)R * (I + 1) * sizeof(float)),
@@ -78,8 +80,6 @@ static float *linear_forward(mspt_ctx *ctx, float *y, const float *x,
                   O, 0);
         return a.xa;
     }
-    if (mspt_thin_linear_forward(R, I, O, x, w, b, y))
-        return NULL;
     float *one = b ? ones(ctx, R) : NULL;
     if (b && !one)
         return NULL;
@@ -152,20 +152,21 @@ static void linear_backward(mspt_ctx *ctx, void *p)
     float *gw = mspt_grad(ctx, s->w);
     float *gb = mspt_grad(ctx, s->b);
     int R = s->R, I = s->I, O = s->O;
+    /* a short input and a long output: gx, gw and gb in one pass over gy */
+    if (mspt_thin_linear_backward(R, I, O, gy, s->w->data,
+                                  s->xa ? s->xa : s->x->data,
+                                  s->xa ? I + 1 : I, gx, gw, gb))
+        return;
     if (gw && gb && s->xa && I + 1 <= BIAS_GRAD_IN_GEMM) {
-        /* [gw | gb]ᵀ (I+1, O) = [x | 1]ᵀ · gy, through arena scratch; with
-         * gx, both in one pass over gy when the thin kernels can */
+        /* [gw | gb]ᵀ (I+1, O) = [x | 1]ᵀ · gy, through arena scratch */
         float *gaT = mspt_ctx_alloc(ctx, (size_t)O * (I + 1) * sizeof(float));
         if (!gaT)
             return;
-        if (!gx || !mspt_thin_linear_backward(R, I, O, gy, s->w->data, gx,
-                                              s->xa, I + 1, gaT)) {
-            if (gx)
-                mspt_gemm(0, 0, R, I, O, 1.0f, gy, O, s->w->data, I, 1.0f, gx,
-                          I, 0);
-            mspt_gemm(1, 0, I + 1, O, R, 1.0f, s->xa, I + 1, gy, O, 0.0f,
-                      gaT, O, 0);
-        }
+        if (gx)
+            mspt_gemm(0, 0, R, I, O, 1.0f, gy, O, s->w->data, I, 1.0f, gx, I,
+                      0);
+        mspt_gemm(1, 0, I + 1, O, R, 1.0f, s->xa, I + 1, gy, O, 0.0f, gaT, O,
+                  0);
         split_bias_grad(gw, gb, gaT, O, I);
         return;
     }
