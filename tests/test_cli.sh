@@ -11,6 +11,9 @@ ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^Usage: mspt"; echo $?) "--help pri
 run_mspt --version
 ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^BLAS: BLIS, kernel " &&
      echo "$out" | grep -q "^features:"; echo $?) "--version names the BLAS kernel and features"
+ok $(echo "$out" | grep -q "^thin GEMMs: "; echo $?) "--version says what the thin GEMM kernels do"
+ok $(env MSPT_THIN_GEMM=0 "$MSPT_BUILDDIR/mspt" --version | grep -q "^thin GEMMs: off"
+     echo $?) "MSPT_THIN_GEMM=0 turns the thin kernels off"
 run_mspt frobnicate
 expect_error 2 "unknown command 'frobnicate'" "unknown command: exit 2, one line"
 run_mspt

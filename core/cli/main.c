@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "config.h"
+#include "engine/gemm.h"
 #include "task/dist.h"
 
 static const char usage[] =
@@ -73,6 +74,7 @@ static int version(void)
     printf("plugin ABI: %d\n", MSPT_ABI_VERSION);
     printf("BLAS: BLIS, kernel %s, %s\n", mspt_blas_kernel(),
            mspt_blas_threading());
+    printf("thin GEMMs: %s\n", mspt_thin_gemm_state());
     printf("threads: %d\n", mspt_get_threads());
     printf("features:");
 #ifdef HAVE_HDF5

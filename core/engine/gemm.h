@@ -49,5 +49,7 @@ int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
 /* Turn the thin kernels on (if the CPU has them) or off; returns whether
  * they were on.  For benchmarks and tests that compare against BLIS. */
 int mspt_thin_gemm_enable(int on);
+/* What the thin kernels are doing, for `mspt --version`. */
+const char *mspt_thin_gemm_state(void);
 
 #endif

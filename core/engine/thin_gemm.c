@@ -1,20 +1,21 @@
-/* Thin GEMMs: products with one short side, on AVX-512 register tiles.
+/* Thin GEMMs: products with a short side, on AVX-512 register tiles.
  *
  * BLIS's skx kernel computes C in 32×12 tiles over a packed A and B.  When
  * a side of the product is short — Mamba's dt_proj has an inner dimension
- * of 25 and its gradients are 25 wide; a classification head has 40
- * outputs — those tiles are partly empty, and the packing of the long
- * operand is paid for few multiply-adds per element.  These two kernels
- * read the long operand where it lies and keep the short side in
+ * of 25 and its gradients are 25 wide, x_proj has 57 outputs, a
+ * classification head 40 — those tiles are partly empty, and the packing
+ * of the long operand is paid for few multiply-adds per element.  These
+ * kernels read the long operand where it lies and keep the short side in
  * registers:
  *
- *   rows    C (M, N) = alpha · A (M, K) · op(B) (K, N) + beta · C
- *           op(B) is packed once, scaled by alpha, into panels of 48
- *           columns (K, 48) — 32 when N ≤ 32.  A tile is 8 rows of C × a
- *           48 panel (12 rows × a 32 one): 24 zmm accumulators, per k 8
- *           (12) broadcasts of A and 3 (2) loads of the panel.  For a
- *           short K (dt_proj's forward, K = 26) or a short N (its dx,
- *           N = 25; the head's forward, N = 40).
+ *   rows    C (M, N) = alpha · A (M, K) · op(B) (K, N) [+ bias] + beta · C
+ *           op(B) is packed once, scaled by alpha, into panels of 16·nv
+ *           columns (K, 16·nv), nv = 2, 3 or 4 vectors; a tile is 12, 8
+ *           or 6 rows of C × one panel: 24 zmm accumulators, started from
+ *           the bias when there is one; per k, 12/8/6 broadcasts of A and
+ *           nv loads of the panel.  For a short K (dt_proj's forward,
+ *           K = 25) or a short N (its dx, N = 25; the head's forward, 40;
+ *           x_proj's forward, 57).
  *
  *   sums    D (S, W) = alpha · Σ_k Q[k, s] · P[k, w] + beta · D
  *           a sum over a long K of outer products of two row-major
@@ -25,19 +26,26 @@
  *           K is walked in chunks so a strip of P stays in L2 for the
  *           other tiles of s that read it.  When w is C's row index (the
  *           longer side is M), D is scratch and each thread transposes
- *           its strips into C.
+ *           its strips into C.  Two riders: the column sums of Q (a
+ *           head's gb beside its gw) and a row of ones (P's column sums:
+ *           dt_proj's gb beside its gw).
  *
- * Measured against BLIS alone on 2 threads (bench_engine): dt_proj's
- * forward 1.2–1.4×, dx 1.5–1.9×, [dw|db] 1.3–1.6×; the head's forward
- * 1.5–1.9×, dw 1.2–1.4×.  x_proj's 57 outputs gained nothing: shapes are
- * taken only with a side of at most 48.
+ *   linear backward in one pass, for a short input and a long output
+ *           (dt_proj): each block of 96 rows of gy is read from memory by
+ *           gx's rows tiles and summed into the thread's [gw | gb] by
+ *           sums tiles while it is still in L2.
  *
- * Every element of C is the same sequence of operations whatever the
- * thread count: threads take whole tiles, never a share of K.
+ * Measured against BLIS alone (bench_engine, 2 threads): dt_proj forward +
+ * backward 1.6–1.8×, the head 1.4×, x_proj 1.1×.
+ *
+ * Every element of a product is the same sequence of operations whatever
+ * the thread count: threads take whole tiles, never a share of K — except
+ * the one-pass linear backward, whose weight gradients add the threads'
+ * parts in thread order (the same bits for the same thread count).
  *
  * Built for AVX-512F with a target attribute and used only when the CPU
- * has it (mspt_thin_gemm returns 0 otherwise, and BLIS takes the product);
- * MSPT_THIN_GEMM=0 in the environment turns the kernels off. */
+ * has it (the entry points return 0 otherwise, and BLIS takes the
+ * product); MSPT_THIN_GEMM=0 in the environment turns the kernels off. */
 #include <mspt/tensor.h>
 
 #include <stdlib.h>
@@ -45,7 +53,8 @@
 
 #include "gemm.h"
 
-#if defined(__GNUC__) && defined(__x86_64__)
+/* -DMSPT_NO_THIN_GEMM builds without the kernels (BLIS takes every product). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(MSPT_NO_THIN_GEMM)
 #define THIN_AVX512 1
 #include <immintrin.h>
 #define TARGET __attribute__((target("avx512f")))
@@ -77,6 +86,14 @@ static int enabled(void)
         g_enabled = cpu_has_avx512f() && !(e && strcmp(e, "0") == 0);
     }
     return g_enabled;
+}
+
+const char *mspt_thin_gemm_state(void)
+{
+    return !THIN_AVX512         ? "not built in"
+           : enabled()          ? "AVX-512 kernels for sides up to 64"
+           : !cpu_has_avx512f() ? "off (no AVX-512)"
+                                : "off (MSPT_THIN_GEMM=0)";
 }
 
 int mspt_thin_gemm_enable(int on)
