@@ -591,12 +591,14 @@ int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
     return 1;
 }
 
-#endif /* THIN_AVX512 */
-
+/* Work for mspt_parallel: split over the threads only from 2^21
+ * multiply-adds (mspt_gemm's rule). */
 static size_t work_of(double mnk)
 {
     return mnk >= 2097152.0 ? MSPT_PAR_MIN : 0;
 }
+
+#endif /* THIN_AVX512 */
 
 int mspt_thin_linear_forward(int R, int I, int O, const float *x,
                              const float *w, const float *b, float *y)
@@ -648,8 +650,7 @@ int mspt_thin_gemm(int trans_a, int trans_b, int M, int N, int K,
 #if THIN_AVX512
     int shorter = M < N ? M : N;
     /* split over the engine's threads unless told one, or too small */
-    size_t work = threads != 1 && (double)M * N * K >= 2097152.0
-                      ? MSPT_PAR_MIN : 0;
+    size_t work = threads != 1 ? work_of((double)M * N * K) : 0;
     /* weight gradient: a short side, summed over a long K */
     if (trans_a && !trans_b && shorter <= 64 && K >= 256)
         return sums_gemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL,
