@@ -157,6 +157,13 @@ store_row(float *c, const __m512 *acc, int nv, int n, float beta)
         if (!m)
             break;
         __m512 r = acc[v];
+        if (m == 0xFFFF) { /* whole vectors unmasked: fewer uops */
+            if (beta != 0.0f)
+                r = _mm512_fmadd_ps(_mm512_set1_ps(beta),
+                                    _mm512_loadu_ps(c + 16 * v), r);
+            _mm512_storeu_ps(c + 16 * v, r);
+            continue;
+        }
         if (beta != 0.0f)
             r = _mm512_fmadd_ps(_mm512_set1_ps(beta),
                                 _mm512_maskz_loadu_ps(m, c + 16 * v), r);
