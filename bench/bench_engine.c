@@ -1,10 +1,11 @@
 /* bench_engine — GEMM-shaped ops at the sizes of DESIGN.md's models.
  *
- * Prints BLIS's sgemm rate measured in this run (square 1024³ and 2048³,
- * 1 and all threads; the best is "peak"), then linear forward+backward at
- * every Linear of FEMBA-Tiny and the Transformer (GFLOP/s and % of peak on
- * all threads), then the patch-embedding conv2d and decoder convolutions.
- * Every figure is the median of RUNS timed runs after a warm-up.
+ * Prints BLIS's sgemm rate in this run (square 1024³ and 2048³, 1 and all
+ * threads), then linear forward+backward at every Linear of FEMBA-Tiny and
+ * the Transformer (GFLOP/s and % of the sgemm peak measured in the same
+ * round, with the thin-GEMM kernels and with BLIS alone), then the
+ * patch-embedding conv2d and decoder convolutions.  Every figure is a
+ * median of RUNS timed runs or rounds after a warm-up.
  * Run by hand:  ./bench/bench_engine [LAYER...]   (see bench/README.md);
  * naming layers (dt_proj, head, ...) runs only their linear rows. */
 #include <stdio.h>
@@ -135,10 +136,10 @@ static double peak_now(int nt, float *a, float *b, float *c)
 /* The machine's speed drifts from second to second (a virtual machine on a
  * shared host), so a percentage of a peak measured a minute earlier says
  * little.  Each round measures the sgemm peak, then runs the layer REPS
- * times with the thin kernels (core/engine/thin_gemm.c) and with BLIS
- * alone, alternately; the first pair only warms the caches the big GEMM
- * emptied.  A round's figure is its median run against its peak; the
- * table shows medians over rounds. */
+ * times with the thin kernels (core/engine/thin_gemm.c), then REPS times
+ * with BLIS alone; the first run of each only warms the caches the one
+ * before emptied.  A round's figure is its median run against its peak;
+ * the table shows medians over rounds. */
 static void bench_linear(const linear_case *lc, int nt, float *pa, float *pb,
                          float *pc, mspt_rng *rng)
 {
@@ -157,12 +158,15 @@ static void bench_linear(const linear_case *lc, int nt, float *pa, float *pb,
     int thin = mspt_thin_gemm_enable(1);
     for (int r = -1; r < RUNS; r++) { /* one warm-up round */
         double peak = peak_now(nt, pa, pb, pc), f[REPS], bw[REPS], fb[REPS];
-        for (int i = 0; i < REPS; i++) { /* the first pair warms the caches */
-            double f0, b0;
-            mspt_thin_gemm_enable(thin);
+        /* REPS runs each way; the first of each warms the caches */
+        mspt_thin_gemm_enable(thin);
+        for (int i = 0; i < REPS; i++) {
             linear_once(ctx, x, w, b, gy, &f[i], &bw[i]);
             fb[i] = f[i] + bw[i];
-            mspt_thin_gemm_enable(0);
+        }
+        mspt_thin_gemm_enable(0);
+        for (int i = 0; i < REPS; i++) {
+            double f0, b0;
             linear_once(ctx, x, w, b, gy, &f0, &b0);
             tblis[i] = f0 + b0;
         }

@@ -36,7 +36,7 @@
  *           sums tiles while it is still in L2.
  *
  * Measured against BLIS alone (bench_engine, 2 threads): dt_proj forward +
- * backward 1.6–1.8×, the head 1.4×, x_proj 1.1×.
+ * backward 1.6–1.9×, the head 1.3–1.4×, x_proj 1.0–1.1×.
  *
  * Every element of a product is the same sequence of operations whatever
  * the thread count: threads take whole tiles, never a share of K — except
