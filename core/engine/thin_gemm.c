@@ -62,8 +62,8 @@
 #define THIN_AVX512 0
 #endif
 
-#define TR 8  /* rows of a tile (rows kernel), values of s (sums kernel) */
-#define TW 48 /* columns of a tile: 3 vectors of 16 floats */
+#define TR 8  /* values of s in a sums tile */
+#define TW 48 /* values of w in a sums tile: 3 vectors of 16 floats */
 #define SUMS_KC 1024 /* K chunk of the sums kernel */
 #define SUMS_AHEAD 12 /* rows of P prefetched ahead */
 
@@ -221,8 +221,18 @@ ROWS_TILE(1, 2)
 ROWS_TILE(1, 3)
 ROWS_TILE(1, 4)
 
-/* Rows of a tile for nv vectors per panel: 24 accumulators. */
+typedef void (*rows_tile_fn)(const rows_job *, const float *, const float *,
+                             const float *, float *, int);
+
+/* Rows of a tile for nv vectors per panel (24 accumulators), and its
+ * kernels for a whole tile and for one row. */
 static int tile_rows(int nv) { return nv == 2 ? 12 : nv == 3 ? 8 : 6; }
+static const rows_tile_fn tile_full[5] = {[2] = rows_tile_12x2,
+                                          [3] = rows_tile_8x3,
+                                          [4] = rows_tile_6x4};
+static const rows_tile_fn tile_row[5] = {[2] = rows_tile_1x2,
+                                         [3] = rows_tile_1x3,
+                                         [4] = rows_tile_1x4};
 
 /* Panel p of Bp: op(B)[:, p·pw ..] · alpha as (K, pw), zero past N. */
 static void pack_panel(const rows_job *j, int p)
@@ -266,14 +276,11 @@ static void rows_panel(const rows_job *j, int r0, int rn, int p)
     const float *a = j->A + (size_t)r0 * j->lda;
     const float *bias = j->biasp ? j->biasp + (size_t)p * pw : NULL;
     if (rn == tr)
-        (j->nv == 2   ? rows_tile_12x2
-         : j->nv == 3 ? rows_tile_8x3
-                      : rows_tile_6x4)(j, a, bp, bias, c, n);
-    else
+        tile_full[j->nv](j, a, bp, bias, c, n);
+    else /* the rows left below a whole tile, one at a time */
         for (int r = 0; r < rn; r++)
-            (j->nv == 2 ? rows_tile_1x2 : j->nv == 3 ? rows_tile_1x3 : rows_tile_1x4)(
-                j, a + (size_t)r * j->lda, bp, bias, c + (size_t)r * j->ldc,
-                n);
+            tile_row[j->nv](j, a + (size_t)r * j->lda, bp, bias,
+                            c + (size_t)r * j->ldc, n);
 }
 
 /* Block t of nt: a run of row tiles of C, every panel (packed before:
@@ -455,7 +462,8 @@ static void sums_strip(const sums_job *j, int w0, int nw, int k0, int k1,
                [1] = sums_tile_1_1},
     };
     for (int s0 = 0; s0 < j->S;) {
-        int left = j->S - s0, ns = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        int left = j->S - s0;
+        int ns = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         tile[j->ones && s0 + ns == j->S][ns](j, s0, w0, nw, k0, k1, first);
         s0 += ns;
     }
