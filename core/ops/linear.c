@@ -1,6 +1,10 @@
 /* Linear layer, as torch.nn.functional.linear: y = x·wᵀ + b.
  * Leading dims of x are flattened to rows R; every product is one GEMM on
- * the stored tensors (transposes are strides, see core/engine/gemm.h). */
+ * the stored tensors (transposes are strides, see core/engine/gemm.h).
+ * With a side of at most 64 (Mamba's dt_proj and x_proj, a head), the
+ * thin-GEMM kernels take the layer first: the bias starts the forward's
+ * accumulators, and dt_proj-shaped backwards read gy once for gx, gw and
+ * gb (core/engine/thin_gemm.c); the code below is the BLIS path. */
 #include <mspt/ops.h>
 
 #include <stdio.h>
