@@ -328,6 +328,7 @@ int main(void)
     run_linear(300, 64, 33, 1);
     run_linear(300, 64, 33, 0);
     run_linear(500, 20, 600, 0);
+    run_linear(8000, 1, 300, 1); /* one input: packing has rows for one thread */
     mspt_thin_gemm_enable(0); /* the same with BLIS alone */
     run_linear(1280, 25, 1540, 1);
     run_linear(5632, 192, 40, 1);

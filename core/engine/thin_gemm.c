@@ -234,18 +234,16 @@ static const rows_tile_fn tile_row[5] = {[2] = rows_tile_1x2,
                                          [3] = rows_tile_1x3,
                                          [4] = rows_tile_1x4};
 
-/* Panel p of Bp: op(B)[:, p·pw ..] · alpha as (K, pw), zero past N. */
-static void pack_panel(const rows_job *j, int p)
+/* Rows k0 .. k1 of panel p of Bp: op(B)[k, p·pw ..] · alpha, zero past
+ * N. */
+static void pack_panel(const rows_job *j, int p, int k0, int k1)
 {
     int pw = 16 * j->nv, n = j->N - p * pw < pw ? j->N - p * pw : pw;
     float *d = j->Bp + (size_t)p * j->K * pw;
     const float *B = j->B;
     float alpha = j->alpha;
-    if (j->biasp)
-        for (int c = 0; c < pw; c++)
-            j->biasp[(size_t)p * pw + c] = c < n ? j->bias[p * pw + c] : 0.0f;
     if (!j->trans_b) { /* rows of B: a row of the panel each */
-        for (int k = 0; k < j->K; k++) {
+        for (int k = k0; k < k1; k++) {
             const float *b = B + (size_t)k * j->ldb + (size_t)p * pw;
             float *dk = d + (size_t)k * pw;
             for (int c = 0; c < n; c++)
@@ -258,12 +256,26 @@ static void pack_panel(const rows_job *j, int p)
     for (int c = 0; c < pw; c++) { /* B stored (N, K): a column each */
         const float *b = B + (size_t)(p * pw + c) * j->ldb;
         if (c < n)
-            for (int k = 0; k < j->K; k++)
+            for (int k = k0; k < k1; k++)
                 d[(size_t)k * pw + c] = alpha * b[k];
         else
-            for (int k = 0; k < j->K; k++)
+            for (int k = k0; k < k1; k++)
                 d[(size_t)k * pw + c] = 0.0f;
     }
+}
+
+/* Block t of nt of the packing: rows k0 .. k1 of every panel; block 0
+ * also lays out the bias by panels, zero past N. */
+static void pack_block(void *arg, int t, int nt)
+{
+    const rows_job *j = arg;
+    int pw = 16 * j->nv, panels = (j->N + pw - 1) / pw;
+    size_t k0, k1;
+    mspt_block((size_t)j->K, t, nt, &k0, &k1);
+    for (int p = 0; p < panels; p++)
+        pack_panel(j, p, (int)k0, (int)k1);
+    for (int c = 0; t == 0 && j->biasp && c < panels * pw; c++)
+        j->biasp[c] = c < j->N ? j->bias[c] : 0.0f;
 }
 
 /* Rows r0 .. r0+rn of C against panel p. */
@@ -313,8 +325,9 @@ static int rows_gemm(int trans_b, int M, int N, int K, float alpha,
     rows_job j = {M, N, K, nv, A, (size_t)lda, B, (size_t)ldb, trans_b,
                   alpha, Bp, beta, C, (size_t)ldc, bias,
                   bias ? Bp + (size_t)panels * K * pw : NULL};
-    for (int p = 0; p < panels; p++)
-        pack_panel(&j, p);
+    /* packing is a copy of op(B): on all threads when the product is */
+    mspt_parallel(work && (size_t)K * N >= 8192 ? MSPT_PAR_MIN : 0,
+                  pack_block, &j);
     mspt_parallel(work, rows_block, &j);
     return 1;
 }
@@ -600,7 +613,7 @@ int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
         R, buf + (size_t)O * 32, gw, gb, 1,
     };
     if (gx)
-        pack_panel(&f.dx, 0);
+        mspt_parallel(MSPT_PAR_MIN, pack_block, &f.dx);
     mspt_parallel(MSPT_PAR_MIN, fused_block, &f);
     mspt_parallel(MSPT_PAR_MIN, fused_finish, &f);
     return 1;
