@@ -136,10 +136,10 @@ static double peak_now(int nt, float *a, float *b, float *c)
 /* The machine's speed drifts from second to second (a virtual machine on a
  * shared host), so a percentage of a peak measured a minute earlier says
  * little.  Each round measures the sgemm peak, then runs the layer REPS
- * times with the thin kernels (core/engine/thin_gemm.c), then REPS times
- * with BLIS alone; the first run of each only warms the caches the one
- * before emptied.  A round's figure is its median run against its peak;
- * the table shows medians over rounds. */
+ * times with the thin kernels (core/engine/thin_gemm.c) and REPS times
+ * with BLIS alone, the two in turn first; the first run of each only warms
+ * the caches the one before emptied.  A round's figure is its median run
+ * against its peak; the table shows medians over rounds. */
 static void bench_linear(const linear_case *lc, int nt, float *pa, float *pb,
                          float *pc, mspt_rng *rng)
 {
@@ -158,17 +158,22 @@ static void bench_linear(const linear_case *lc, int nt, float *pa, float *pb,
     int thin = mspt_thin_gemm_enable(1);
     for (int r = -1; r < RUNS; r++) { /* one warm-up round */
         double peak = peak_now(nt, pa, pb, pc), f[REPS], bw[REPS], fb[REPS];
-        /* REPS runs each way; the first of each warms the caches */
-        mspt_thin_gemm_enable(thin);
-        for (int i = 0; i < REPS; i++) {
-            linear_once(ctx, x, w, b, gy, &f[i], &bw[i]);
-            fb[i] = f[i] + bw[i];
-        }
-        mspt_thin_gemm_enable(0);
-        for (int i = 0; i < REPS; i++) {
-            double f0, b0;
-            linear_once(ctx, x, w, b, gy, &f0, &b0);
-            tblis[i] = f0 + b0;
+        /* REPS runs each way, the first of each warming the caches; which
+         * way goes first after the peak's GEMMs alternates by round (the
+         * runs right after them are a few % slower) */
+        for (int way = 0; way < 2; way++) {
+            int use_thin = (way + r) % 2 == 0;
+            mspt_thin_gemm_enable(use_thin && thin);
+            for (int i = 0; i < REPS; i++) {
+                double f0, b0;
+                if (use_thin) {
+                    linear_once(ctx, x, w, b, gy, &f[i], &bw[i]);
+                    fb[i] = f[i] + bw[i];
+                } else {
+                    linear_once(ctx, x, w, b, gy, &f0, &b0);
+                    tblis[i] = f0 + b0;
+                }
+            }
         }
         if (r < 0)
             continue;
