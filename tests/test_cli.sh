@@ -14,6 +14,9 @@ ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^BLAS: BLIS, kernel " &&
 ok $(echo "$out" | grep -q "^thin GEMMs: "; echo $?) "--version says what the thin GEMM kernels do"
 ok $(env MSPT_THIN_GEMM=0 "$MSPT_BUILDDIR/mspt" --version | grep -q "^thin GEMMs: off"
      echo $?) "MSPT_THIN_GEMM=0 turns the thin kernels off"
+ok $(env MSPT_THIN_GEMM=yes "$MSPT_BUILDDIR/mspt" --version 2>&1 >/dev/null |
+     grep -q "^mspt: ignoring MSPT_THIN_GEMM=yes: it is 0 or 1$"
+     echo $?) "a bad MSPT_THIN_GEMM is named on stderr and ignored"
 run_mspt frobnicate
 expect_error 2 "unknown command 'frobnicate'" "unknown command: exit 2, one line"
 run_mspt

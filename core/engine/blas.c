@@ -262,22 +262,22 @@ int mspt_gemm_threads(int M, int N, int K)
     return longer >= 2 * BLOCK_ALIGN * nt || cut_k(M, N, K, nt) ? nt : 1;
 }
 
-/* Scratch of the calling thread for the partial products of a K cut:
+/* Scratch of the calling thread, one buffer per user (enum gemm_scratch):
  * grown once to the largest need, then reused (a training step makes no
- * heap allocation); one per calling thread, so callers on several threads
- * do not share it. */
-static float *k_scratch(size_t floats)
+ * heap allocation); one set per calling thread, so callers on several
+ * threads do not share them. */
+float *mspt_gemm_scratch(int slot, size_t floats)
 {
-    static _Thread_local float *buf;
-    static _Thread_local size_t cap;
-    if (floats > cap) {
-        float *p = realloc(buf, floats * sizeof(float));
+    static _Thread_local float *buf[GEMM_SCRATCH_SLOTS];
+    static _Thread_local size_t cap[GEMM_SCRATCH_SLOTS];
+    if (floats > cap[slot]) {
+        float *p = realloc(buf[slot], floats * sizeof(float));
         if (!p)
             return NULL;
-        buf = p;
-        cap = floats;
+        buf[slot] = p;
+        cap[slot] = floats;
     }
-    return buf;
+    return buf[slot];
 }
 
 /* One BLIS call: C (M, N) with strides (rsc, 1) from op(A) (M, K) with
@@ -370,7 +370,8 @@ void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     gemm_job g = {M, N, K, M >= N ? CUT_ROWS : CUT_COLS, alpha, beta, A, B, C,
                   rsa, csa, rsb, csb, ldc, NULL};
     /* without memory for the partial products, C is cut as usual */
-    if (cut_k(M, N, K, nt) && (g.part = k_scratch((size_t)(nt - 1) * M * N)))
+    if (cut_k(M, N, K, nt) && (g.part = mspt_gemm_scratch(GEMM_SCRATCH_KCUT,
+                                                       (size_t)(nt - 1) * M * N)))
         g.cut = CUT_K;
     /* work ≥ MSPT_PAR_MIN: the split is decided here, not by the size */
     mspt_parallel(MSPT_PAR_MIN, gemm_block, &g);

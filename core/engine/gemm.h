@@ -10,6 +10,8 @@
 #ifndef MSPT_GEMM_H
 #define MSPT_GEMM_H
 
+#include <stddef.h>
+
 void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                const float *A, int lda, const float *B, int ldb, float beta,
                float *C, int ldc, int threads);
@@ -17,6 +19,11 @@ void mspt_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * 1 when it is too small to gain from a split (ops use this to decide
  * whether to parallelise over a batch instead). */
 int mspt_gemm_threads(int M, int N, int K);
+
+/* Scratch of the calling thread for a GEMM's own use, grown once and
+ * reused; a buffer per user, so one never overwrites another's. */
+enum gemm_scratch { GEMM_SCRATCH_KCUT, GEMM_SCRATCH_THIN, GEMM_SCRATCH_SLOTS };
+float *mspt_gemm_scratch(int slot, size_t floats);
 
 /* The thin-GEMM kernels (thin_gemm.c): computes the product and returns 1
  * when one side is short enough for them and the CPU has AVX-512, else

@@ -48,6 +48,7 @@
  * product); MSPT_THIN_GEMM=0 in the environment turns the kernels off. */
 #include <mspt/tensor.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,11 +80,17 @@ static int cpu_has_avx512f(void)
 
 static int g_enabled = -1; /* not decided yet */
 
+/* MSPT_THIN_GEMM: unset, empty or 1 — on where the CPU can; 0 — off.
+ * Anything else is ignored with one line on stderr, as MSPT_BLIS_ARCH. */
 static int enabled(void)
 {
     if (g_enabled < 0) {
         const char *e = getenv("MSPT_THIN_GEMM");
-        g_enabled = cpu_has_avx512f() && !(e && strcmp(e, "0") == 0);
+        int off = e && strcmp(e, "0") == 0;
+        if (e && *e && !off && strcmp(e, "1") != 0)
+            fprintf(stderr, "mspt: ignoring MSPT_THIN_GEMM=%s: it is 0 or 1\n",
+                    e);
+        g_enabled = cpu_has_avx512f() && !off;
     }
     return g_enabled;
 }
@@ -105,21 +112,11 @@ int mspt_thin_gemm_enable(int on)
 
 #if THIN_AVX512
 
-/* Scratch of the calling thread (the packed B, a transposed D): grown once
- * to the largest need, then reused — a training step makes no heap
- * allocation. */
+/* Scratch of the calling thread (the packed B, a transposed D, the
+ * threads' partial weight gradients), see mspt_gemm_scratch. */
 static float *scratch(size_t floats)
 {
-    static _Thread_local float *buf;
-    static _Thread_local size_t cap;
-    if (floats > cap) {
-        float *p = realloc(buf, floats * sizeof(float));
-        if (!p)
-            return NULL;
-        buf = p;
-        cap = floats;
-    }
-    return buf;
+    return mspt_gemm_scratch(GEMM_SCRATCH_THIN, floats);
 }
 
 static inline TARGET __mmask16 tail_mask(int n)
