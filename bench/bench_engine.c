@@ -257,6 +257,21 @@ static void bench_conv(const conv_case *cc, mspt_rng *rng)
     free(gy);
 }
 
+/* FEMBA-Tiny: E=35, C=22, T=1280, patch (2,16) -> GH=11, GW=80,
+ * d = E·GH = 385, D_in = 4d = 1540, R = 25, N = 16, B = 16 -> 1280 rows.
+ * Transformer: D = 192, patch 40 -> 22·32 = 704 tokens, B = 8. */
+static const linear_case lin[] = {
+    {"FEMBA-Tiny", "in_proj", 1280, 385, 3080, 0},
+    {"FEMBA-Tiny", "out_proj", 1280, 1540, 385, 0},
+    {"FEMBA-Tiny", "x_proj", 1280, 1540, 57, 0},
+    {"FEMBA-Tiny", "dt_proj", 1280, 25, 1540, 1},
+    {"Transformer", "qkv", 5632, 192, 576, 1},
+    {"Transformer", "proj", 5632, 192, 192, 1},
+    {"Transformer", "fc1", 5632, 192, 768, 1},
+    {"Transformer", "fc2", 5632, 768, 192, 1},
+    {"Transformer", "head", 5632, 192, 40, 1},
+};
+
 /* Is linear layer `name` asked for?  No names: all of them. */
 static int wanted(const char *name, int argc, char **argv)
 {
@@ -268,6 +283,17 @@ static int wanted(const char *name, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) { /* every name must be a layer */
+        size_t k = 0;
+        while (k < sizeof lin / sizeof lin[0] && strcmp(argv[i], lin[k].name))
+            k++;
+        if (k == sizeof lin / sizeof lin[0]) {
+            fprintf(stderr, "bench_engine: no linear layer '%s' (in_proj, "
+                            "out_proj, x_proj, dt_proj, qkv, proj, fc1, fc2, "
+                            "head)\n", argv[i]);
+            return 2;
+        }
+    }
     mspt_rng *rng = mspt_rng_new(1);
     int nt = mspt_get_threads();
     printf("mspt bench_engine: BLIS kernel %s, %d threads, median of %d runs\n",
@@ -294,20 +320,6 @@ int main(int argc, char **argv)
     if (nt > 1 && argc <= 1)
         bench_split(nt, rng);
 
-    /* FEMBA-Tiny: E=35, C=22, T=1280, patch (2,16) -> GH=11, GW=80,
-     * d = E·GH = 385, D_in = 4d = 1540, R = 25, N = 16, B = 16 -> 1280 rows.
-     * Transformer: D = 192, patch 40 -> 22·32 = 704 tokens, B = 8. */
-    static const linear_case lin[] = {
-        {"FEMBA-Tiny", "in_proj", 1280, 385, 3080, 0},
-        {"FEMBA-Tiny", "out_proj", 1280, 1540, 385, 0},
-        {"FEMBA-Tiny", "x_proj", 1280, 1540, 57, 0},
-        {"FEMBA-Tiny", "dt_proj", 1280, 25, 1540, 1},
-        {"Transformer", "qkv", 5632, 192, 576, 1},
-        {"Transformer", "proj", 5632, 192, 192, 1},
-        {"Transformer", "fc1", 5632, 192, 768, 1},
-        {"Transformer", "fc2", 5632, 768, 192, 1},
-        {"Transformer", "head", 5632, 192, 40, 1},
-    };
     printf("\nlinear forward+backward (dx, dw, db), %d threads; %% of the sgemm "
            "peak measured in the same round (median of %d rounds); thin "
            "kernels %s\n", nt, RUNS,

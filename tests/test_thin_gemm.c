@@ -331,6 +331,7 @@ int main(void)
     run_linear(8000, 1, 300, 1); /* one input: packing has rows for one thread */
     run_linear(1200, 64, 33, 1); /* 2 threads' strips of 32: gb on a narrow one */
     run_linear(2000, 40, 20, 1); /* w narrower than a strip */
+    run_linear(600, 200, 57, 1); /* gb beside gw over 57 outputs: 7 tiles + 1 */
     mspt_thin_gemm_enable(0); /* the same with BLIS alone */
     run_linear(1280, 25, 1540, 1);
     run_linear(5632, 192, 40, 1);

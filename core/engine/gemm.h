@@ -38,7 +38,7 @@ int mspt_thin_gemm(int trans_a, int trans_b, int M, int N, int K,
 int mspt_thin_linear_forward(int R, int I, int O, const float *x,
                              const float *w, const float *b, float *y);
 /* gw (O, I) += gyᵀ · x and, if gb, gb (O) += Σ_r gy[r, :], in one pass
- * over gy (R, O) and x (R, I), for a short O (≤ 48).  Returns 0, touching
+ * over gy (R, O) and x (R, I), for a short O (≤ 64, ≤ I).  Returns 0, touching
  * nothing, otherwise. */
 int mspt_thin_weight_grad(int R, int I, int O, const float *gy,
                           const float *x, float *gw, float *gb);

@@ -627,6 +627,18 @@ int mspt_thin_linear_backward(int R, int I, int O, const float *gy,
     return 1;
 }
 
+/* The shapes the kernels take: sums, a short side (of C) over a long K;
+ * rows, a short K or a short N, over rows enough for tiles. */
+#define THIN_SIDE 64
+static int sums_fit(int M, int N, int K)
+{
+    return (M < N ? M : N) <= THIN_SIDE && K >= 256;
+}
+static int rows_fit(int M, int N, int K)
+{
+    return (K <= THIN_SIDE || N <= THIN_SIDE) && M >= 64;
+}
+
 /* Work for mspt_parallel: split over the threads only from 2^21
  * multiply-adds (mspt_gemm's rule). */
 static size_t work_of(double mnk)
@@ -640,7 +652,7 @@ int mspt_thin_linear_forward(int R, int I, int O, const float *x,
                              const float *w, const float *b, float *y)
 {
 #if THIN_AVX512
-    if (enabled() && (I <= 64 || O <= 64) && R >= 64)
+    if (enabled() && rows_fit(R, O, I))
         return rows_gemm(1, R, O, I, 1.0f, x, I, w, I, b, 0.0f, y, O,
                          work_of((double)R * I * O));
 #else
@@ -655,7 +667,7 @@ int mspt_thin_weight_grad(int R, int I, int O, const float *gy,
 #if THIN_AVX512
     /* gw (O, I) += gyᵀ · x as sums with s = O (gy's columns, whose sums
      * are gb) and w = I */
-    if (enabled() && O <= 48 && I >= O && R >= 256)
+    if (enabled() && I >= O && sums_fit(O, I, R))
         return sums_gemm(O, I, R, 1.0f, gy, O, x, I, 1.0f, gw, I, gb,
                          work_of((double)R * I * O));
 #else
@@ -684,15 +696,14 @@ int mspt_thin_gemm(int trans_a, int trans_b, int M, int N, int K,
     if (!enabled())
         return 0;
 #if THIN_AVX512
-    int shorter = M < N ? M : N;
     /* split over the engine's threads unless told one, or too small */
     size_t work = threads != 1 ? work_of((double)M * N * K) : 0;
     /* weight gradient: a short side, summed over a long K */
-    if (trans_a && !trans_b && shorter <= 64 && K >= 256)
+    if (trans_a && !trans_b && sums_fit(M, N, K))
         return sums_gemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL,
                          work);
     /* rows of C from rows of A: a short K, or a short N */
-    if (!trans_a && (K <= 64 || N <= 64) && M >= 64)
+    if (!trans_a && rows_fit(M, N, K))
         return rows_gemm(trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta,
                          C, ldc, work);
 #else
