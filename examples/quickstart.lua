@@ -24,5 +24,9 @@ return {
 
   trainer = { max_epochs = 8, batch_size = 16, gradient_clip_val = 1.0 },
   masking = { patch_size = { 1, 32 }, masking_ratio = 0.5 },
-  input_normalization = { normalize = true },
+  -- per-channel robust scaling (the 2.5 % and 97.5 % quantiles to 0 and 1):
+  -- on this synthetic EEG the small model learns fastest with it (val_loss
+  -- 0.088 -> 0.033 over 8 epochs, against 0.20 -> 0.13 with FEMBA's affine
+  -- (x + 20) / 40, the default mode; see mspt(1) for the four modes)
+  input_normalization = { normalize = true, mode = "quantile" },
 }

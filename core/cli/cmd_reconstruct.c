@@ -258,14 +258,14 @@ static int read_mask(const char *path, batch *b, mspt_error *err)
 static int prepare(mspt_experiment *x, const opts *o, batch *b, mspt_error *err)
 {
     int rc = 0;
-    if (key(x, "input_normalization.normalize")->b) {
+    mspt_norm norm;
+    if ((rc = mspt_norm_read(x->root, &norm, err)))
+        return rc;
+    if (norm.mode != MSPT_NORM_OFF) {
         float *scratch = malloc((size_t)b->T * sizeof *scratch);
         if (!scratch)
             return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
-        mspt_robust_normalize(b->target, (size_t)b->B * b->C, b->T,
-                              mspt_node_number(key(x, "input_normalization.lower")),
-                              mspt_node_number(key(x, "input_normalization.upper")),
-                              scratch);
+        mspt_norm_apply(&norm, b->target, (size_t)b->B * b->C, b->T, scratch);
         free(scratch);
     }
     if (o->mask) {

@@ -9,6 +9,7 @@
 #include "config/lua_config.h"
 #include "config/override.h"
 #include "config/yaml_io.h"
+#include "task/normalize.h"
 
 const mspt_param mspt_experiment_params[] = {
     {"name", MSPT_PARAM_STRING, "experiment", "name of the run"},
@@ -69,9 +70,23 @@ const mspt_param mspt_experiment_params[] = {
     {"plots.height", MSPT_PARAM_INT, "320", "plot height in pixels"},
 
     {"input_normalization.normalize", MSPT_PARAM_BOOL, "false",
-     "robust quartile normalisation of each window's channels"},
-    {"input_normalization.lower", MSPT_PARAM_FLOAT, "0.025", "lower quantile"},
-    {"input_normalization.upper", MSPT_PARAM_FLOAT, "0.975", "upper quantile"},
+     "normalise each window's channels before masking"},
+    {"input_normalization.mode", MSPT_PARAM_STRING, "affine",
+     "\"affine\" (x - lower) / (upper - lower + 1e-8), the seed's "
+     "RobustQuartileNormalize; \"quantile\" per-channel robust scaling; "
+     "\"zscore\" per channel (LUNA); \"minmax\" per channel to [-1, 1] (TinyMyo)"},
+    {"input_normalization.lower", MSPT_PARAM_FLOAT, "-20",
+     "affine: the value mapped to 0 (FEMBA: -20)"},
+    {"input_normalization.upper", MSPT_PARAM_FLOAT, "20",
+     "affine: the value mapped to 1 (FEMBA: 20)"},
+    {"input_normalization.quartile_normalization_lower_val", MSPT_PARAM_FLOAT,
+     MSPT_NO_DEFAULT, "BioFoundation's name of lower"},
+    {"input_normalization.quartile_normalization_upper_val", MSPT_PARAM_FLOAT,
+     MSPT_NO_DEFAULT, "BioFoundation's name of upper"},
+    {"input_normalization.quantile_lower", MSPT_PARAM_FLOAT, "0.025",
+     "quantile: the channel's quantile mapped to 0"},
+    {"input_normalization.quantile_upper", MSPT_PARAM_FLOAT, "0.975",
+     "quantile: the channel's quantile mapped to 1"},
     {NULL, 0, NULL, NULL}};
 
 /* Keys of the optimizer slot that the core reads, beside the optimizer's
@@ -375,6 +390,8 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
 
     /* Defaults first, so that a.b=3 may name a key left at its default. */
     const mspt_param *core[] = {mspt_experiment_params, NULL};
+    if ((rc = mspt_norm_aliases(x->root, 1, err)))
+        return rc;
     mspt_schema_fill_defaults(x->root, core);
     if ((rc = each_table(x, fill_slot, err)))
         return rc;
@@ -382,7 +399,8 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
         if (!mspt_override_is_target(overrides[i]) &&
             (rc = mspt_override_apply(x->root, overrides[i], err)))
             return rc;
-    if ((rc = mspt_schema_validate(x->root, "", core, slot_keys, err)))
+    if ((rc = mspt_norm_aliases(x->root, 0, err)) ||
+        (rc = mspt_schema_validate(x->root, "", core, slot_keys, err)))
         return rc;
     return each_table(x, validate_slot, err);
 }

@@ -1,7 +1,53 @@
-/* Robust quartile normalisation, see normalize.h. */
+/* Input normalisations, see normalize.h. */
 #include "task/normalize.h"
 
+#include <math.h>
 #include <string.h>
+
+/* torch adds the Python float 1e-8 to a float32 tensor in float32 */
+#define NORM_EPS 1e-8f
+
+void mspt_affine_normalize(float *x, size_t rows, int T, double lower,
+                           double upper)
+{
+    /* torch: tensor - q_lower (a float32 op with the scalar rounded), then
+     * / (iqr + 1e-8), the denominator summed in double and rounded once */
+    float lo = (float)lower, denom = (float)(upper - lower + 1e-8);
+    size_t n = rows * (size_t)T;
+    for (size_t i = 0; i < n; i++)
+        x[i] = (x[i] - lo) / denom;
+}
+
+void mspt_zscore_normalize(float *x, size_t rows, int T)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * (size_t)T;
+        double sum = 0, ss = 0;
+        for (int t = 0; t < T; t++)
+            sum += row[t];
+        double mean = sum / T;
+        for (int t = 0; t < T; t++)
+            ss += (row[t] - mean) * (row[t] - mean);
+        /* unbiased, as torch.std; T = 1 gives NaN there and here */
+        float m = (float)mean, denom = (float)sqrt(ss / (T - 1)) + NORM_EPS;
+        for (int t = 0; t < T; t++)
+            row[t] = (row[t] - m) / denom;
+    }
+}
+
+void mspt_minmax_normalize(float *x, size_t rows, int T)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * (size_t)T, lo = row[0], hi = row[0];
+        for (int t = 1; t < T; t++) {
+            lo = row[t] < lo ? row[t] : lo;
+            hi = row[t] > hi ? row[t] : hi;
+        }
+        float denom = (hi - lo) + NORM_EPS;
+        for (int t = 0; t < T; t++)
+            row[t] = ((row[t] - lo) / denom - 0.5f) * 2.0f;
+    }
+}
 
 double mspt_quantile_sorted(const float *v, int n, double q)
 {
@@ -69,8 +115,29 @@ void mspt_robust_normalize(float *x, size_t rows, int T, double lower,
         /* float32 arithmetic in PyTorch's order, for parity */
         float lo = (float)quantile_select(scratch, T, lower);
         float hi = (float)quantile_select(scratch, T, upper);
-        float denom = (hi - lo) + 1e-8f;
+        float denom = (hi - lo) + NORM_EPS;
         for (int t = 0; t < T; t++)
             row[t] = (row[t] - lo) / denom;
+    }
+}
+
+void mspt_norm_apply(const mspt_norm *n, float *x, size_t rows, int T,
+                     float *scratch)
+{
+    switch (n->mode) {
+    case MSPT_NORM_OFF:
+        break;
+    case MSPT_NORM_AFFINE:
+        mspt_affine_normalize(x, rows, T, n->lower, n->upper);
+        break;
+    case MSPT_NORM_QUANTILE:
+        mspt_robust_normalize(x, rows, T, n->lower, n->upper, scratch);
+        break;
+    case MSPT_NORM_ZSCORE:
+        mspt_zscore_normalize(x, rows, T);
+        break;
+    case MSPT_NORM_MINMAX:
+        mspt_minmax_normalize(x, rows, T);
+        break;
     }
 }

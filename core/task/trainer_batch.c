@@ -41,9 +41,7 @@ mspt_tensor *trainer_forward(trainer *t, const float *x, int B)
 {
     size_t win = (size_t)t->C * t->T, n = (size_t)B * win;
     memcpy(t->target, x, n * sizeof(float));
-    if (t->s.normalize)
-        mspt_robust_normalize(t->target, (size_t)B * t->C, t->T, t->s.q_lower,
-                              t->s.q_upper, t->scratch);
+    mspt_norm_apply(&t->s.norm, t->target, (size_t)B * t->C, t->T, t->scratch);
     mspt_mask_apply(t->target, t->mask, n, t->input);
 
     mspt_ctx *ctx = t->ctx;

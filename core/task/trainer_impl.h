@@ -43,8 +43,9 @@
 typedef struct settings {
     long long seed, max_epochs, max_steps, batch_size, accumulate;
     long long val_every, limit_train, limit_val, log_every, workers, top_k;
-    double split, clip, unmasked_coeff, q_lower, q_upper, ratio;
-    int shuffle, drop_last, save_last, mode_max, normalize, per_batch;
+    double split, clip, unmasked_coeff, ratio;
+    int shuffle, drop_last, save_last, mode_max, per_batch;
+    mspt_norm norm;
     int mask_h, mask_w, bar;
     int csv, tensorboard;
     const mspt_node *plot_samples, *plot_channels;

@@ -49,9 +49,6 @@ int trainer_read_settings(trainer *t, mspt_error *err)
     s->ratio = cfg_float(t, "masking.masking_ratio");
     s->per_batch = cfg_bool(t, "masking.per_batch");
     s->unmasked_coeff = cfg_float(t, "masking.unmasked_loss_coeff");
-    s->normalize = cfg_bool(t, "input_normalization.normalize");
-    s->q_lower = cfg_float(t, "input_normalization.lower");
-    s->q_upper = cfg_float(t, "input_normalization.upper");
     const mspt_node *patch = trainer_key(t, "masking.patch_size");
     const mspt_node *loggers = trainer_key(t, "logger");
     s->plot_samples = trainer_key(t, "plots.samples");
@@ -98,9 +95,8 @@ int trainer_read_settings(trainer *t, mspt_error *err)
     s->mask_w = (int)patch->items[1]->i;
     if (!(s->unmasked_coeff >= 0))
         BAD("masking.unmasked_loss_coeff: must be >= 0, got %g", s->unmasked_coeff);
-    if (!(s->q_lower >= 0 && s->q_lower < s->q_upper && s->q_upper <= 1))
-        BAD("input_normalization: need 0 <= lower < upper <= 1, got %g, %g",
-            s->q_lower, s->q_upper);
+    if (mspt_norm_read(t->x->root, &s->norm, err))
+        return err->status;
     for (size_t i = 0; i < loggers->n; i++) {
         const char *lg = loggers->items[i]->s;
         if (!strcmp(lg, "csv"))
