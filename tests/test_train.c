@@ -167,6 +167,69 @@ int main(void)
     if (p)
         mspt_st_close(p);
 
+    /* pretrained_strict: tensors the model lacks, parameters the file lacks */
+    const char *held_out = "decoder.dec_conv.weight";
+    char both[160], extra_only[160], short_file[160];
+    snprintf(both, sizeof both, "%s/both.safetensors", dir);
+    snprintf(extra_only, sizeof extra_only, "%s/extra.safetensors", dir);
+    snprintf(short_file, sizeof short_file, "%s/short.safetensors", dir);
+    for (int variant = 0; variant < 3; variant++) {
+        /* 0: every parameter and 7 extras; 1: one parameter short and 7
+         * extras; 2: one parameter short */
+        mspt_st_writer *v = mspt_st_writer_new();
+        float *vb[64];
+        int nv = 0;
+        for (size_t i = 0; i < mspt_st_count(b8); i++) {
+            const char *name = mspt_st_name(b8, i);
+            if (strncmp(name, "model.", 6) || (variant && !strcmp(name + 6, held_out)))
+                continue;
+            size_t n = mspt_st_numel(b8, i);
+            int shape[8], nd = mspt_st_ndim(b8, i);
+            for (int k = 0; k < nd; k++)
+                shape[k] = (int)mspt_st_shape(b8, i)[k];
+            vb[nv] = malloc(n * sizeof(float));
+            mspt_st_read_f32(b8, name, vb[nv], n, NULL);
+            mspt_st_add_f32(v, name + 6, nd, shape, vb[nv]);
+            nv++;
+        }
+        float one[3] = {1, 2, 3};
+        int shape1[1] = {3};
+        for (int k = 0; k < 7 && variant < 2; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "classifier.extra_%d", k);
+            mspt_st_add_f32(v, name, 1, shape1, one);
+        }
+        mspt_st_save(v, variant == 0 ? extra_only : variant == 1 ? both : short_file, &err);
+        mspt_st_writer_free(v);
+        for (int i = 0; i < nv; i++)
+            free(vb[i]);
+    }
+    snprintf(ov, sizeof ov, "pretrained_checkpoint_path=%s", extra_only);
+    const char *strict_extra[] = {ov};
+    ok(train("strict_extra", strict_extra, 1, &err) == MSPT_ERR_CONFIG &&
+           strstr(err.msg, "7 tensors the model does not have: 'classifier.extra_0', "
+                           "'classifier.extra_1', 'classifier.extra_2', "
+                           "'classifier.extra_3', 'classifier.extra_4' and 2 more") &&
+           strstr(err.msg, "pretrained_strict = false"),
+       "tensors the model lacks are named (first 5 and a count) and stop the run (%s)",
+       err.msg);
+    snprintf(ov, sizeof ov, "pretrained_checkpoint_path=%s", short_file);
+    ok(train("strict_short", strict_extra, 1, &err) == MSPT_ERR_CONFIG &&
+           strstr(err.msg, "no weights for 1 of the model's 26 parameters: "
+                           "'decoder.dec_conv.weight'"),
+       "a parameter the file lacks is named (%s)", err.msg);
+    snprintf(ov, sizeof ov, "pretrained_checkpoint_path=%s", both);
+    const char *lenient[] = {ov, "pretrained_strict=false", "optimizer.lr=0"};
+    ok(train("lenient", lenient, 3, &err) == 0, "pretrained_strict = false loads the rest");
+    mspt_st_file *l = open_last("lenient");
+    double from_file = l ? diff(b8, l, "mamba_blocks.", &found) : 1;
+    ok(l && from_file == 0.0 && found > 0, "what matched loaded exactly (%d tensors)", found);
+    double kept = l ? diff(init, l, "dec_conv", &found) : 1;
+    double moved_dec = diff(init, b8, "dec_conv", &found);
+    ok(l && kept == 0.0 && moved_dec > 0, "the missing parameter kept its initial value");
+    if (l)
+        mspt_st_close(l);
+
     /* the wrong model for a checkpoint */
     snprintf(ov, sizeof ov, "pretrained_checkpoint_path=%s/b8/checkpoints/last.safetensors", dir);
     const char *bad[] = {ov, "model.embed_dim=6"};

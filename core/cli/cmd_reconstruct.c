@@ -357,7 +357,8 @@ static int model_open(mspt_experiment *x, const opts *o, const batch *b,
     mspt_rng_free(rng);
     if (!rc && (rc = m->enc->check_input(m->self, b->C, b->T, err)))
         mspt_error_prefix(err, "%s", o->input ? "--input" : "data");
-    if (!rc && (rc = mspt_checkpoint_load_weights(o->weights, m->ps, err)))
+    if (!rc && (rc = mspt_checkpoint_load_weights(o->weights, m->ps,
+                                                     MSPT_WEIGHTS_EXTRA_OK, NULL, 0, err)))
         mspt_error_prefix(err, "--weights");
     if (!rc)
         rc = m->lvt->create(&x->criterion.cfg, &m->loss, err);

@@ -68,53 +68,130 @@ int mspt_checkpoint_save(const char *path, const mspt_params *params,
     return rc;
 }
 
+/* The file's tensor for parameter p ("model.<name>", else "<name>"), with
+ * its name in name; -1 if neither. */
+static long find_param(mspt_st_file *f, const mspt_tensor *p, char *name,
+                       size_t cap)
+{
+    snprintf(name, cap, "model.%s", p->name);
+    long k = mspt_st_find(f, name);
+    if (k < 0) {
+        snprintf(name, cap, "%s", p->name);
+        k = mspt_st_find(f, name);
+    }
+    return k;
+}
+
+static int check_shape(mspt_st_file *f, long k, const char *path,
+                       const char *name, const mspt_tensor *p, mspt_error *err)
+{
+    int nd = mspt_st_ndim(f, (size_t)k);
+    const int64_t *shape = mspt_st_shape(f, (size_t)k);
+    int same = nd == p->ndim;
+    for (int d = 0; same && d < nd; d++)
+        same = shape[d] == p->shape[d];
+    if (same)
+        return 0;
+    char want[64], got[64] = "(";
+    mspt_shape_str(p, want, sizeof want);
+    size_t off = 1;
+    for (int d = 0; d < nd && off < sizeof got; d++)
+        off += (size_t)snprintf(got + off, sizeof got - off, d ? ",%lld" : "%lld",
+                                (long long)shape[d]);
+    if (off < sizeof got)
+        snprintf(got + off, sizeof got - off, ")");
+    return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: '%s' has shape %s but the model's is %s",
+                          path, name, got, want);
+}
+
+/* "a, b, c and 4 more" of up to the first 5 names into out. */
+typedef struct name_list {
+    char text[400];
+    size_t count;
+} name_list;
+
+static void list_add(name_list *l, const char *name)
+{
+    size_t len = strlen(l->text);
+    if (l->count < 5 && len < sizeof l->text - 1)
+        snprintf(l->text + len, sizeof l->text - len, "%s'%s'", l->count ? ", " : "", name);
+    l->count++;
+}
+
+static const char *list_str(name_list *l)
+{
+    size_t len = strlen(l->text);
+    if (l->count > 5 && len < sizeof l->text - 1)
+        snprintf(l->text + len, sizeof l->text - len, " and %zu more", l->count - 5);
+    return l->text;
+}
+
 static int load_params(mspt_st_file *f, const char *path, mspt_params *params,
+                       mspt_weights_match match, char *note, size_t cap,
                        mspt_error *err)
 {
+    size_t nt = mspt_st_count(f), np = mspt_params_count(params);
+    unsigned char *used = calloc(nt ? nt : 1, 1);
+    if (!used)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: out of memory", path);
+    name_list missing = {{0}, 0}, extra = {{0}, 0};
     char name[256];
-    for (size_t i = 0; i < mspt_params_count(params); i++) {
+    int rc = 0;
+    /* shapes first, so that a refused file changes no parameter */
+    for (size_t i = 0; i < np && !rc; i++) {
         mspt_tensor *p = mspt_params_at(params, i);
-        snprintf(name, sizeof name, "model.%s", p->name);
-        long k = mspt_st_find(f, name);
-        if (k < 0) {
-            k = mspt_st_find(f, p->name);
-            snprintf(name, sizeof name, "%s", p->name);
-        }
+        long k = find_param(f, p, name, sizeof name);
         if (k < 0)
-            return mspt_error_set(err, MSPT_ERR_CONFIG,
-                                  "%s: no weights for parameter '%s'", path,
-                                  p->name);
-        int nd = mspt_st_ndim(f, (size_t)k);
-        const int64_t *shape = mspt_st_shape(f, (size_t)k);
-        int same = nd == p->ndim;
-        for (int d = 0; same && d < nd; d++)
-            same = shape[d] == p->shape[d];
-        if (!same) {
-            char want[64], got[64] = "(";
-            mspt_shape_str(p, want, sizeof want);
-            size_t off = 1;
-            for (int d = 0; d < nd && off < sizeof got; d++)
-                off += (size_t)snprintf(got + off, sizeof got - off, d ? ",%lld" : "%lld",
-                                        (long long)shape[d]);
-            if (off < sizeof got)
-                snprintf(got + off, sizeof got - off, ")");
-            return mspt_error_set(err, MSPT_ERR_CONFIG,
-                                  "%s: '%s' has shape %s but the model's is %s",
-                                  path, name, got, want);
-        }
-        if (mspt_st_read_f32(f, name, p->data, p->numel, err))
-            return err ? err->status : MSPT_ERR_RUNTIME;
+            list_add(&missing, p->name);
+        else if (!(rc = check_shape(f, k, path, name, p, err)))
+            used[k] = 1;
     }
-    return 0;
+    const char *format = mspt_st_metadata(f, "format");
+    int ours = format && !strcmp(format, MSPT_CKPT_FORMAT);
+    for (size_t k = 0; k < nt && !rc; k++)
+        if (!used[k] && !(ours && !strncmp(mspt_st_name(f, k), "optimizer.", 10)))
+            list_add(&extra, mspt_st_name(f, k));
+    if (!rc && missing.count && match != MSPT_WEIGHTS_LENIENT)
+        rc = mspt_error_set(err, MSPT_ERR_CONFIG,
+                            "%s: no weights for %zu of the model's %zu parameters: %s%s",
+                            path, missing.count, np, list_str(&missing),
+                            match == MSPT_WEIGHTS_STRICT
+                                ? " (pretrained_strict = false keeps them as initialised)"
+                                : "");
+    if (!rc && extra.count && match == MSPT_WEIGHTS_STRICT)
+        rc = mspt_error_set(err, MSPT_ERR_CONFIG,
+                            "%s: %zu tensors the model does not have: %s "
+                            "(pretrained_strict = false loads the rest and ignores them)",
+                            path, extra.count, list_str(&extra));
+    for (size_t i = 0; i < np && !rc; i++) {
+        mspt_tensor *p = mspt_params_at(params, i);
+        if (find_param(f, p, name, sizeof name) >= 0 &&
+            mspt_st_read_f32(f, name, p->data, p->numel, err))
+            rc = err ? err->status : MSPT_ERR_RUNTIME;
+    }
+    if (note && cap) {
+        note[0] = '\0';
+        if (!rc && match == MSPT_WEIGHTS_LENIENT && extra.count)
+            snprintf(note, cap, "ignored %zu tensors the model does not have: %s",
+                     extra.count, list_str(&extra));
+        if (!rc && match == MSPT_WEIGHTS_LENIENT && missing.count) {
+            size_t len = strlen(note);
+            snprintf(note + len, cap - len, "%s%zu parameters kept as initialised: %s",
+                     len ? "; " : "", missing.count, list_str(&missing));
+        }
+    }
+    free(used);
+    return rc;
 }
 
 int mspt_checkpoint_load_weights(const char *path, mspt_params *params,
-                                 mspt_error *err)
+                                 mspt_weights_match match, char *note,
+                                 size_t cap, mspt_error *err)
 {
     mspt_st_file *f = mspt_st_open(path, err);
     if (!f)
         return err ? err->status : MSPT_ERR_RUNTIME;
-    int rc = load_params(f, path, params, err);
+    int rc = load_params(f, path, params, match, note, cap, err);
     mspt_st_close(f);
     return rc;
 }
@@ -178,7 +255,7 @@ int mspt_checkpoint_load(const char *path, mspt_params *params,
     if (!rc)
         rc = meta_get_rng(f, path, "dropout_rng", st->drop_rng, err);
     if (!rc)
-        rc = load_params(f, path, params, err);
+        rc = load_params(f, path, params, MSPT_WEIGHTS_STRICT, NULL, 0, err);
     if (!rc && opt) {
         rc = meta_get_ll(f, path, "optimizer_steps", &st->opt_steps, err);
         size_t n = rc ? 0 : ovt->state(opt, NULL, 0);

@@ -30,11 +30,22 @@ typedef struct mspt_train_state {
 int mspt_checkpoint_save(const char *path, const mspt_params *params,
                          const mspt_optimizer_vt *ovt, void *opt,
                          const mspt_train_state *st, mspt_error *err);
-/* Load weights only: every parameter must be present with its shape, under
- * "model.<name>" or plain "<name>" (a PyTorch state_dict saved with
- * safetensors); extra tensors are ignored. */
+/* How mspt_checkpoint_load_weights treats a file that is not exactly the
+ * model's parameters (as PyTorch's load_state_dict(strict=...)). */
+typedef enum mspt_weights_match {
+    MSPT_WEIGHTS_STRICT,   /* every parameter, and no tensor besides */
+    MSPT_WEIGHTS_EXTRA_OK, /* every parameter; other tensors ignored */
+    MSPT_WEIGHTS_LENIENT   /* what matches loads; the rest is listed */
+} mspt_weights_match;
+
+/* Load weights only, under "model.<name>" or plain "<name>" (a PyTorch
+ * state_dict saved with safetensors), each with the parameter's shape.  The
+ * optimizer state of an mspt checkpoint is never "another tensor".  With
+ * MSPT_WEIGHTS_LENIENT, note (cap bytes, may be NULL) says what was ignored
+ * and which parameters kept their initial values ("" when all matched). */
 int mspt_checkpoint_load_weights(const char *path, mspt_params *params,
-                                 mspt_error *err);
+                                 mspt_weights_match match, char *note,
+                                 size_t cap, mspt_error *err);
 /* Load weights, optimizer state and training position for resuming. */
 int mspt_checkpoint_load(const char *path, mspt_params *params,
                          const mspt_optimizer_vt *ovt, void *opt,

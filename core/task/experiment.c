@@ -24,6 +24,9 @@ const mspt_param mspt_experiment_params[] = {
      "\"last\" (run_dir's last checkpoint) or a checkpoint path to continue"},
     {"pretrained_checkpoint_path", MSPT_PARAM_STRING, MSPT_NO_DEFAULT,
      "safetensors file whose model weights initialise the encoder"},
+    {"pretrained_strict", MSPT_PARAM_BOOL, "true",
+     "pretrained weights must match the model exactly (false: load what "
+     "matches, list the rest)"},
 
     {"trainer.max_epochs", MSPT_PARAM_INT, "10", "epochs to train"},
     {"trainer.max_steps", MSPT_PARAM_INT, "-1",

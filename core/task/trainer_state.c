@@ -131,10 +131,16 @@ int trainer_restore(trainer *t, const char *resume, mspt_error *err)
 {
     const mspt_node *pre = trainer_key(t, "pretrained_checkpoint_path");
     if (!resume && pre->type == MSPT_NODE_STRING) {
-        int rc = mspt_checkpoint_load_weights(pre->s, t->params, err);
+        char note[1024];
+        int strict = trainer_key(t, "pretrained_strict")->b;
+        int rc = mspt_checkpoint_load_weights(
+            pre->s, t->params, strict ? MSPT_WEIGHTS_STRICT : MSPT_WEIGHTS_LENIENT,
+            note, sizeof note, err);
         if (rc)
             return mspt_error_prefix(err, "pretrained_checkpoint_path");
         mspt_progress_line(&t->metrics, "loaded pretrained weights from %s", pre->s);
+        if (*note)
+            mspt_progress_line(&t->metrics, "pretrained_strict = false: %s", note);
         return 0;
     }
     if (!resume)
