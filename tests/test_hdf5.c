@@ -1,9 +1,13 @@
 /* datasets.hdf5 (plugins/datasets/hdf5.c): files written here with the HDF5
  * C API in the PyTorch pipeline's layout (top-level groups holding X of
- * shape (N, C, T), float32 or float64, chunked or not, labels y beside);
- * windows read back exactly and from two threads at once; the errors of
- * malformed files; and a short training run from such files. */
+ * shape (N, C, T), float16, float32 or float64, chunked or not, labels y
+ * beside); windows read back exactly and from two threads at once; every
+ * float16 bit pattern against a decoder written here and against the same
+ * data stored as float32; the errors of malformed files; and a short
+ * training run from such files. */
+#include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -160,6 +164,112 @@ static void check_read(void)
     vt->destroy(d);
 }
 
+/* float16 as numpy/h5py store it ('<f2'): IEEE binary16, little-endian.
+ * HDF5 1.10 has no predefined half type; h5py builds it the same way. */
+static hid_t half_type(void)
+{
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(t, 15, 10, 5, 0, 10);
+    H5Tset_size(t, 2);
+    H5Tset_ebias(t, 15);
+    return t;
+}
+
+/* binary16 -> float, from the definition (independent of HDF5) */
+static float half_value(uint16_t h)
+{
+    int sign = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 0    ? ldexp(m, -24)                 /* subnormal, zero */
+               : e == 31 ? (m ? NAN : INFINITY)
+                         : ldexp(1024 + m, e - 25);
+    return (float)(sign ? -v : v);
+}
+
+/* One group g0/X of 256 windows (C, T) = (4, 64) holding every float16 bit
+ * pattern once, as float16 (half) or as its values in float32. */
+static void write_all_halves(const char *name, int half)
+{
+    enum { N = 65536 / (C * T) };
+    hid_t f = create(name);
+    hid_t grp = H5Gcreate2(f, "g0", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[3] = {N, C, T};
+    hid_t space = H5Screate_simple(3, dims, NULL);
+    hid_t ht = half_type();
+    hid_t type = half ? ht : H5T_IEEE_F32LE;
+    hid_t ds = H5Dcreate2(grp, "X", type, space, H5P_DEFAULT, H5P_DEFAULT,
+                          H5P_DEFAULT);
+    uint16_t *raw = malloc(65536 * sizeof *raw);
+    float *val = malloc(65536 * sizeof *val);
+    for (uint32_t k = 0; k < 65536; k++) {
+        raw[k] = (uint16_t)(k * 40503u); /* odd: a permutation of 0..65535 */
+        val[k] = half_value(raw[k]);
+    }
+    if (half)
+        H5Dwrite(ds, ht, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    else
+        H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, val);
+    free(raw);
+    free(val);
+    H5Tclose(ht);
+    H5Dclose(ds);
+    H5Sclose(space);
+    H5Gclose(grp);
+    H5Fclose(f);
+}
+
+static int same_float(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || !memcmp(&a, &b, sizeof a);
+}
+
+static void check_float16(void)
+{
+    write_all_halves("f16.h5", 1);
+    write_all_halves("f32.h5", 0);
+    char yaml[256];
+    mspt_error err = {0};
+    snprintf(yaml, sizeof yaml, "{path: %s/f16.h5}", dir);
+    void *h = make_err(yaml, &err);
+    snprintf(yaml, sizeof yaml, "{path: %s/f32.h5}", dir);
+    void *s = h ? make_err(yaml, &err) : NULL;
+    size_t n = 0;
+    int c = 0, t = 0;
+    if (h)
+        vt->shape(h, &n, &c, &t);
+    ok(h && s && n == 256 && c == C && t == T, "float16 X opens: 256 windows "
+       "of (4, 64)%s%s", h && s ? "" : ": ", h && s ? "" : err.msg);
+    if (!h || !s) {
+        if (h)
+            vt->destroy(h);
+        return;
+    }
+    float x[C * T], y[C * T];
+    int defn = 1, vs32 = 1, subn = 0, special = 0;
+    for (size_t i = 0; i < n; i++) {
+        defn &= vt->read(h, i, x, &err) == 0;
+        vs32 &= vt->read(s, i, y, &err) == 0;
+        for (int k = 0; k < C * T; k++) {
+            uint16_t raw = (uint16_t)((i * C * T + (size_t)k) * 40503u);
+            defn &= same_float(x[k], half_value(raw));
+            vs32 &= same_float(x[k], y[k]);
+            subn += ((raw >> 10) & 31) == 0 && (raw & 1023) != 0 &&
+                    x[k] != 0 && fabsf(x[k]) < 6.2e-5f;
+            special += ((raw >> 10) & 31) == 31 && !isfinite(x[k]);
+        }
+    }
+    ok(defn, "all 65536 float16 bit patterns read as their binary16 values "
+       "(normal, subnormal, zero, inf, NaN)");
+    ok(subn == 2046 && special == 2048, "2046 subnormals kept non-zero, 2048 "
+       "inf/NaN kept non-finite (%d, %d)", subn, special);
+    ok(vs32, "float16 file reads as the same data stored as float32");
+    float nz = half_value(0x0001);
+    ok(nz == 0x1p-24f && half_value(0x3c00) == 1.0f &&
+           half_value(0x7bff) == 65504.0f && half_value(0x8400) == -0x1p-14f,
+       "the test's own decoder: 2^-24, 1, 65504, -2^-14");
+    vt->destroy(h);
+    vt->destroy(s);
+}
+
 static void check_errors(void)
 {
     hid_t f = create("bad_shape.h5");
@@ -193,8 +303,10 @@ static void check_errors(void)
         const char *file, *want;
     } cases[] = {
         {"bad_shape.h5", "bad_shape.h5: g1/X is (2, 5, 64), but earlier windows are (4, 64)"},
-        {"no_x.h5", "no_x.h5: group 'g0' has no dataset 'X'"},
-        {"ints.h5", "ints.h5: g0/X must be float32 or float64"},
+        {"no_x.h5", "no_x.h5: group 'g0': expected a float dataset 'X' of "
+                    "shape (N, C, T); found nothing"},
+        {"ints.h5", "ints.h5: group 'g0': expected a float dataset 'X' of "
+                    "shape (N, C, T); found X int16 (2, 5, 64)"},
         {"text.h5", "text.h5: not an HDF5 file"},
         {"missing.h5", "data.path: "},
     };
@@ -203,8 +315,8 @@ static void check_errors(void)
         snprintf(yaml, sizeof yaml, "{path: %s/%s}", dir, cases[i].file);
         mspt_error err = {0};
         void *d = make_err(yaml, &err);
-        ok(!d && strstr(err.msg, cases[i].want), "%s: %s", cases[i].file,
-           err.msg);
+        ok(!d && strstr(err.msg, cases[i].want) && err.status == MSPT_ERR_CONFIG,
+           "%s: %s (status %d)", cases[i].file, err.msg, err.status);
         if (d)
             vt->destroy(d);
     }
@@ -263,6 +375,7 @@ int main(void)
     comp = tp_component("datasets", "hdf5", MSPT_KIND_DATASET, "hdf5");
     vt = comp->vtable;
     check_read();
+    check_float16();
     check_errors();
     check_train();
     char cmd[128];
