@@ -414,7 +414,7 @@ static int edf_read_window(void *self, size_t i, float *out, mspt_error *err)
 }
 
 static const mspt_dataset_vt edf_vt = {edf_create, edf_shape, edf_read_window,
-                                       edf_destroy};
+                                       edf_destroy, NULL /* no padding */};
 
 static const mspt_component edf_component = {
     MSPT_COMPONENT_INIT, MSPT_KIND_DATASET, "edf",

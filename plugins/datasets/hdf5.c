@@ -5,7 +5,8 @@
  * concatenated in name order, groups in name order.  Windows are read one at
  * a time as hyperslabs, converted to float32 by HDF5 in memory, never a whole
  * file and never rewriting it.  Every HDF5 call holds one lock (see
- * hdf5_util.h): reads from several loader threads are correct, serialised. */
+ * hdf5_util.h): reads from several loader threads are correct, serialised.
+ * This module also provides datasets.emg_h5 (hdf5_emg.c). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 
 #include "edf_paths.h"
 #include "hdf5_util.h"
+
+extern const mspt_component h5_emg_component;
 
 /* One group's X. */
 typedef struct part {
@@ -161,7 +164,8 @@ static int add_file(h5_dataset *d, const char *file, const char *x,
         rc = mspt_error_set(err, MSPT_ERR_CONFIG, "%s: expected top-level groups "
                             "each holding a float dataset '%s' of shape (N, C, "
                             "T); found %s%s", file, x, found,
-                            emg >= 0 ? " (BioFoundation's EMG layout)" : "");
+                            emg >= 0 ? " (BioFoundation's EMG layout: use "
+                                       "datasets.emg_h5)" : "");
     }
     for (size_t i = 0; i < l.n; i++)
         free(l.s[i]);
@@ -258,7 +262,7 @@ static int h5_read(void *self, size_t i, float *out, mspt_error *err)
 }
 
 static const mspt_dataset_vt hdf5_vt = {h5_create, h5_shape, h5_read,
-                                        h5_destroy};
+                                        h5_destroy, NULL /* no padding */};
 
 static const mspt_component hdf5_component = {
     MSPT_COMPONENT_INIT, MSPT_KIND_DATASET, "hdf5",
@@ -268,5 +272,8 @@ static const mspt_component hdf5_component = {
 
 MSPT_PLUGIN_EXPORT int mspt_plugin_init(mspt_plugin *p)
 {
-    return mspt_plugin_register(p, &hdf5_component) ? 1 : 0;
+    return mspt_plugin_register(p, &hdf5_component) ||
+                   mspt_plugin_register(p, &h5_emg_component)
+               ? 1
+               : 0;
 }
