@@ -44,12 +44,16 @@ typedef struct emg_dataset {
 static const mspt_param emg_params[] = {
     {"data_dir", MSPT_PARAM_STRING, NULL,
      "directory of .h5 files (not searched recursively), taken in name "
-     "order as sorted(os.listdir(data_dir))"},
+     "order as sorted(os.listdir(data_dir)).  The keys are "
+     "EMGPretrainDataset's; its other class, HDF5Loader (groups holding X), "
+     "is datasets.hdf5: two layouts, two components, as in BioFoundation"},
     {"dataset", MSPT_PARAM_STRING, "data",
-     "name of the top-level (N, C, T) float dataset in each file"},
+     "name of the top-level (N, C, T) float dataset (float16, float32 or "
+     "float64) in each file"},
     {"pad_up_to_max_chans", MSPT_PARAM_INT, "nil",
      "pad every window's channels with zeros up to this count (files may "
-     "then differ in C); the padded rows are never masked into the loss"},
+     "then differ in C); unlike BioFoundation, the padded rows are never "
+     "scored in the loss (zeros teach nothing and dilute it)"},
     {"max_samples", MSPT_PARAM_INT, "nil",
      "keep only the first this many windows, in file then row order"},
     {NULL, 0, NULL, NULL}};
