@@ -9,11 +9,23 @@ Writes, under tests/fixtures/:
                      notch_filter(50), resample(256), in uV: (4, 3072)
   edf_synth_lp.npy   MNE on edf_synth.edf: pick O1, filter(None, 30),
                      resample(200), in uV: (1, 2400)
+  edf_synth_raw.npy  MNE's raw read of edf_synth.edf (read_raw_edf(...)
+                     .get_data() of FP1 FP2 C3 O1, x 1e6: uV), the first 2048
+                     samples: (4, 2048)
+  edf_synth_native.npy  MNE on edf_synth.edf: pick FP1 FP2 C3 O1, filter(1,
+                     40), notch_filter(50), no resampling (500 Hz is the
+                     target rate, as make_datasets/process_raw_eeg.py does),
+                     uV, every second sample of the first 4096: (4, 2048)
   edf_tuh_mne.npy    MNE on ../shared/data/tuh/00009578_s002_t001.edf with the
                      TUH recipe of DESIGN.md (pick the 21 channels ordered,
                      filter(0.1, 75), notch_filter(60), resample(256), uV, TCP
                      bipolar): the first 3 windows of 1280 samples, every
                      second sample: (22, 1920) float32
+  edf_tuh_native.npy the same recipe at 250 Hz, the file's own rate, so
+                     without resample() (process_raw_eeg.py resamples only
+                     when the rate differs): (22, 1920) as above
+  edf_tuh_raw.npy    MNE's raw read of the 21 channels (get_data() x 1e6,
+                     uV), every second of the first 1280 samples: (21, 640)
   edf_fir.txt        MNE's FIR taps (tests/fixture.h format): notch 60 Hz at
                      250 Hz, band-pass 1-40 Hz at 500 Hz, and every 8th tap of
                      the 0.1-75 Hz band-pass at 250 Hz
@@ -131,12 +143,29 @@ def mne_synth(path):
     return a.get_data() * 1e6, b.get_data() * 1e6
 
 
-def mne_tuh():
+def mne_synth_native(path):
+    raw = mne.io.read_raw_edf(path, preload=True)
+    raw.pick_channels(["EEG FP1-LE", "EEG FP2-LE", "EEG C3-LE", "EEG O1-LE"],
+                      ordered=True)
+    plain = raw.get_data() * 1e6
+    raw.filter(1, 40)
+    raw.notch_filter(50)
+    return plain, raw.get_data() * 1e6
+
+
+def mne_tuh_raw():
+    raw = mne.io.read_raw_edf(TUH, preload=True)
+    raw.pick_channels(["EEG %s-REF" % c for c in TUH_CHANNELS], ordered=True)
+    return raw.get_data() * 1e6
+
+
+def mne_tuh(resample=True):
     raw = mne.io.read_raw_edf(TUH, preload=True)
     raw.pick_channels(["EEG %s-REF" % c for c in TUH_CHANNELS], ordered=True)
     raw.filter(0.1, 75)
     raw.notch_filter(60)
-    raw.resample(256)
+    if resample:
+        raw.resample(256)
     d = raw.get_data() * 1e6
     ix = {c: i for i, c in enumerate(TUH_CHANNELS)}
     return np.stack([d[ix[p.split("-")[0]]] - d[ix[p.split("-")[1]]]
@@ -152,10 +181,23 @@ def main():
     assert a.shape == (4, 3072) and b.shape == (1, 2400), (a.shape, b.shape)
     save_npy("edf_synth_mne.npy", a)
     save_npy("edf_synth_lp.npy", b)
+    plain, native = mne_synth_native(synth)
+    assert plain.shape == (4, 6000) and native.shape == (4, 6000)
+    save_npy("edf_synth_raw.npy", plain[:, :2048])
+    save_npy("edf_synth_native.npy", native[:, :4096:2])
 
-    tcp = mne_tuh()
-    assert tcp.shape == (22, 4352), tcp.shape
-    save_npy("edf_tuh_mne.npy", tcp[:, :3 * 1280:2])
+    if os.path.exists(TUH):
+        tcp = mne_tuh()
+        assert tcp.shape == (22, 4352), tcp.shape
+        save_npy("edf_tuh_mne.npy", tcp[:, :3 * 1280:2])
+        tcp = mne_tuh(resample=False)
+        assert tcp.shape == (22, 4250), tcp.shape
+        save_npy("edf_tuh_native.npy", tcp[:, :3 * 1280:2])
+        raw = mne_tuh_raw()
+        assert raw.shape == (21, 4250), raw.shape
+        save_npy("edf_tuh_raw.npy", raw[:, :1280:2])
+    else:
+        print("skipped the TUH fixtures:", TUH, "absent")
 
     notch = create_filter(None, 250., 60. + 0.15 + 0.5, 60. - 0.15 - 0.5,
                           l_trans_bandwidth=0.5, h_trans_bandwidth=0.5)

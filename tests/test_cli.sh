@@ -96,7 +96,7 @@ expect_error 2 "data: data windows are 4 x 32 but the toy encoder takes 3 x 32" 
 run_mspt run "$tap_tmp/exp.lua" model._target_=losses.toy_l1
 expect_error 2 "model._target_: 'losses.toy_l1' is a loss, but model takes an encoder" "wrong kind for the slot"
 run_mspt run "$tap_tmp/exp.lua" model._target_="$MSPT_BUILDDIR/tests/plugins/bad_abi/.libs/toy.so"
-expect_error 2 "built for mspt plugin ABI 99, but this mspt has ABI 1" "wrong ABI module"
+expect_error 2 "built for mspt plugin ABI 99, but this mspt has ABI 2 (loads 1-2)" "wrong ABI module"
 run_mspt run "$tap_tmp/exp.lua" "~criterion"
 expect_error 2 "criterion: missing" "missing slot"
 run_mspt run "$tap_tmp/exp.lua" +seedd=3

@@ -794,6 +794,90 @@ static void check_tuh(void)
     vt->destroy(d);
 }
 
+/* ---- at the recording's own rate: no resampling ------------------------ */
+
+/* Worst per-channel rel RMS of the first window of d (C, T) against want
+ * (C rows of S samples, every step-th of the window), and the worst
+ * per-sample error relative to the channel's RMS. */
+static double window_vs(void *d, const char *fixture, int step, double *sample,
+                        int *shape_ok)
+{
+    int R, S, C, T;
+    size_t n;
+    float *want = load_npy(fixture, &R, &S);
+    vt->shape(d, &n, &C, &T);
+    float *x = malloc((size_t)C * T * sizeof *x);
+    mspt_error err = {0};
+    *shape_ok = R == C && S * step <= T && n >= 1 && vt->read(d, 0, x, &err) == 0;
+    double worst = 0;
+    *sample = 0;
+    for (int c = 0; *shape_ok && c < C; c++) {
+        double e2 = 0, s2 = 0, m = 0;
+        for (int j = 0; j < S; j++) {
+            double g = x[(size_t)c * T + (size_t)j * step], w = want[c * S + j];
+            e2 += (g - w) * (g - w);
+            s2 += w * w;
+            m = fmax(m, fabs(g - w));
+        }
+        worst = fmax(worst, sqrt(e2 / s2));
+        *sample = fmax(*sample, m / sqrt(s2 / S));
+    }
+    free(x);
+    free(want);
+    return worst;
+}
+
+/* One recording at its own rate, through the component, against MNE. */
+static void native_point(const char *what, const char *yaml, const char *fixture,
+                         int step, double bound)
+{
+    mspt_error err = {0};
+    char said[4096];
+    void *d = make_quiet(yaml, &err, said, sizeof said);
+    double sample = 0;
+    int shape_ok = 0;
+    double e = d ? window_vs(d, fixture, step, &sample, &shape_ok) : 1.0;
+    ok(d && shape_ok && e <= bound, "%s: rel RMS vs MNE %.2g (<= %.0e), worst "
+       "sample %.2g of the channel RMS%s%s", what, e, bound, sample,
+       d ? "" : ": ", d ? "" : err.msg);
+    if (d)
+        vt->destroy(d);
+}
+
+static void check_native_rate(void)
+{
+    char yaml[4400];
+    const char *synth = "tests/fixtures/edf_synth.edf";
+    /* montage none, no filters, 500 Hz asked of a 500 Hz file: MNE's raw
+     * read (get_data() in V; mspt's default units are uV) */
+    snprintf(yaml, sizeof yaml, "{path: %s, channels: [FP1, FP2, C3, O1], "
+             "montage: none, l_freq: 0, h_freq: 0, notch: 0, sample_rate: 500, "
+             "window: 2048, cache: false}", synth);
+    native_point("synthetic EDF+, montage none, no filters, 500 Hz at 500 Hz "
+                 "= MNE's raw read (uV)", yaml, "edf_synth_raw.npy", 1, 1e-7);
+    snprintf(yaml, sizeof yaml, "{path: %s, channels: [FP1, FP2, C3, O1], "
+             "montage: none, l_freq: 1, h_freq: 40, notch: 50, sample_rate: 500, "
+             "window: 4096, cache: false}", synth);
+    native_point("synthetic EDF+, filter(1, 40), notch(50), kept at 500 Hz",
+                 yaml, "edf_synth_native.npy", 2, 1e-5);
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s", TUH_FILE);
+    if (access(path, R_OK)) {
+        ok(1, "TUH at 250 Hz # SKIP %s absent", TUH_FILE);
+        ok(1, "TUH raw read # SKIP %s absent", TUH_FILE);
+        return;
+    }
+    snprintf(yaml, sizeof yaml, "{path: %s, sample_rate: 250, window: 3840, "
+             "cache: false}", path);
+    native_point("TUH recipe (TCP, filter, notch) at 250 Hz on a 250 Hz file, "
+                 "not resampled", yaml, "edf_tuh_native.npy", 2, 1e-5);
+    snprintf(yaml, sizeof yaml, "{path: %s, montage: none, l_freq: 0, h_freq: "
+             "0, notch: 0, sample_rate: 250, window: 1280, cache: false}", path);
+    native_point("TUH, montage none, no filters, 250 Hz = MNE's raw read of "
+                 "the 21 channels (uV)", yaml, "edf_tuh_raw.npy", 2, 1e-7);
+}
+
 /* ---- bounded fuzzing: mutated headers through the whole reader ---------- */
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
@@ -892,6 +976,7 @@ int main(void)
     check_cache();
     check_component_files();
     check_tuh();
+    check_native_rate();
     check_fuzz();
 
     char cmd[128];

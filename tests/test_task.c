@@ -178,7 +178,8 @@ static int counted_read(void *self, size_t i, float *out, mspt_error *err)
         out[d->C * d->T - 1] = NAN;
     return 0;
 }
-static const mspt_dataset_vt counted_vt = {NULL, counted_shape, counted_read, NULL};
+static const mspt_dataset_vt counted_vt = {NULL, counted_shape, counted_read, NULL,
+                                          NULL};
 
 /* Windows (by value) of one pass; returns the count. */
 static size_t pass(mspt_loader *l, int split, long long epoch, int B, int shuffle,

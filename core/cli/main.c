@@ -71,7 +71,8 @@ int mspt_cli_usage(const char *fmt, ...)
 static int version(void)
 {
     printf("mspt %s\n", MSPT_VERSION);
-    printf("plugin ABI: %d\n", MSPT_ABI_VERSION);
+    printf("plugin ABI: %d (loads %d-%d)\n", MSPT_ABI_VERSION, MSPT_ABI_OLDEST,
+           MSPT_ABI_VERSION);
     printf("BLAS: BLIS, kernel %s, %s\n", mspt_blas_kernel(),
            mspt_blas_threading());
     printf("thin GEMMs: %s\n", mspt_thin_gemm_state());

@@ -23,6 +23,7 @@ typedef struct slot {
     int failed;
     mspt_error err;
     float *x;
+    int *live;         /* live channels of each window (max_batch) */
 } slot;
 
 typedef struct window_ref {
@@ -46,6 +47,7 @@ struct mspt_loader {
     size_t nbatches, next_claim, next_take;
     unsigned gen;
     int holding;         /* the caller holds slot next_take−1 */
+    const int *live;     /* of the batch handed out last */
     size_t skipped;
     double waited;
 
@@ -79,6 +81,15 @@ static void shuffle(window_ref *v, size_t n, uint64_t seed, uint64_t tag)
     }
 }
 
+/* Leading channels of window i of src that carry signal, in 1..C. */
+static int live_of(const mspt_source *src, size_t i, int C)
+{
+    if (!src->vt->live_channels)
+        return C;
+    int n = src->vt->live_channels(src->self, i);
+    return n < 1 ? 1 : n > C ? C : n;
+}
+
 /* Read (this rank's part of) batch `b` of the pass into s; 0 or -1
  * (s->err set). */
 static int fill(mspt_loader *l, slot *s, size_t b)
@@ -103,7 +114,7 @@ static int fill(mspt_loader *l, slot *s, size_t b)
         for (size_t k = 0; k < win && finite; k++)
             finite = isfinite(dst[k]);
         if (finite)
-            count++;
+            s->live[count++] = live_of(src, w.index, l->C);
         else
             __atomic_add_fetch(&l->skipped, 1, __ATOMIC_RELAXED);
     }
@@ -213,7 +224,8 @@ mspt_loader *mspt_loader_new(const mspt_source *src, size_t nsrc,
     size_t bytes = (size_t)max_batch * l->C * l->T * sizeof(float);
     for (int s = 0; s < l->nslots; s++) {
         l->slots[s].x = malloc(bytes ? bytes : 1);
-        if (!l->slots[s].x) {
+        l->slots[s].live = malloc((size_t)(max_batch > 0 ? max_batch : 1) * sizeof(int));
+        if (!l->slots[s].x || !l->slots[s].live) {
             mspt_error_set(err, MSPT_ERR_RUNTIME,
                            "out of memory for batch buffers (%zu bytes)", bytes);
             mspt_loader_free(l);
@@ -243,8 +255,10 @@ void mspt_loader_free(mspt_loader *l)
         pthread_cond_destroy(&l->cv);
         free(l->threads);
     }
-    for (int s = 0; l->slots && s < l->nslots; s++)
+    for (int s = 0; l->slots && s < l->nslots; s++) {
         free(l->slots[s].x);
+        free(l->slots[s].live);
+    }
     free(l->slots);
     free(l->split[0]);
     free(l->split[1]);
@@ -360,8 +374,11 @@ int mspt_loader_take(mspt_loader *l, const float **x, int *count, mspt_error *er
     }
     *x = s->x;
     *count = s->count;
+    l->live = s->live;
     return 1;
 }
+
+const int *mspt_loader_live(const mspt_loader *l) { return l->live; }
 
 int mspt_loader_next(mspt_loader *l, const float **x, mspt_error *err)
 {
@@ -385,6 +402,14 @@ int mspt_loader_read(const mspt_loader *l, int split, size_t k, float *out,
     if (rc)
         mspt_error_prefix(err, "%s window %u", src->path, w.index);
     return rc;
+}
+
+int mspt_loader_live_channels(const mspt_loader *l, int split, size_t k)
+{
+    if (k >= l->nsplit[split])
+        return l->C;
+    window_ref w = l->split[split][k];
+    return live_of(&l->src[w.src], w.index, l->C);
 }
 
 size_t mspt_loader_skipped(const mspt_loader *l) { return l->skipped; }

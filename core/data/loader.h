@@ -4,7 +4,12 @@
  *
  * Order: each epoch's training order is a permutation drawn from (seed,
  * epoch), so a resumed run sees the same batches.  A window holding NaN or
- * Inf is skipped (the batch is one shorter) and counted. */
+ * Inf is skipped (the batch is one shorter) and counted.
+ *
+ * Each window of a batch comes with its live channel count (the dataset's
+ * live_channels, clamped to 1..C; C without it): the leading channels that
+ * carry signal, the rest being zero padding the trainer keeps out of the
+ * loss.  Kept in preallocated per-slot arrays: no allocation per batch. */
 #ifndef MSPT_LOADER_H
 #define MSPT_LOADER_H
 
@@ -61,9 +66,16 @@ int mspt_loader_next(mspt_loader *l, const float **x, mspt_error *err);
 int mspt_loader_take(mspt_loader *l, const float **x, int *count,
                      mspt_error *err);
 
+/* Live channels of each window of the batch last returned by take/next
+ * (count entries), valid as long as its windows. */
+const int *mspt_loader_live(const mspt_loader *l);
+
 /* Read window k of a split (in its unshuffled order) into out, directly. */
 int mspt_loader_read(const mspt_loader *l, int split, size_t k, float *out,
                      mspt_error *err);
+
+/* Live channels of window k of a split (as mspt_loader_read's). */
+int mspt_loader_live_channels(const mspt_loader *l, int split, size_t k);
 
 size_t mspt_loader_skipped(const mspt_loader *l);   /* non-finite windows */
 double mspt_loader_wait_seconds(const mspt_loader *l); /* caller waited */

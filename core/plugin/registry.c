@@ -99,6 +99,37 @@ static entry *find_entry(const mspt_registry *reg, mspt_kind kind,
     return NULL;
 }
 
+/* A dataset built for ABI 1 has the 4-pointer prefix of today's vtable:
+ * the host gives it a copy of its descriptor pointing at a zero-filled full
+ * vtable (live_channels NULL).  Like the modules, which stay mapped until
+ * exit, the copies live as long as the process (kept on a list). */
+typedef struct abi1_copy {
+    struct abi1_copy *next;
+    mspt_component c;
+    mspt_dataset_vt vt;
+} abi1_copy;
+
+static abi1_copy *abi1_copies;
+
+static const mspt_component *abi1_dataset(const mspt_component *c)
+{
+    typedef struct {
+        int (*create)(const mspt_config *, void **, mspt_error *);
+        void (*shape)(void *, size_t *, int *, int *);
+        int (*read)(void *, size_t, float *, mspt_error *);
+        void (*destroy)(void *);
+    } dataset_vt_1;
+    abi1_copy *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    memcpy(&k->vt, c->vtable, sizeof(dataset_vt_1));
+    k->c = *c;
+    k->c.vtable = &k->vt;
+    k->next = abi1_copies;
+    abi1_copies = k;
+    return &k->c;
+}
+
 int mspt_plugin_register(mspt_plugin *p, const mspt_component *c)
 {
     if (p->failed)
@@ -107,12 +138,16 @@ int mspt_plugin_register(mspt_plugin *p, const mspt_component *c)
     if (!c)
         return mspt_error_set(p->err, MSPT_ERR_CONFIG,
                               "%s: registered a NULL component", p->path);
-    if (c->abi_version != MSPT_ABI_VERSION)
+    if (c->abi_version < MSPT_ABI_OLDEST || c->abi_version > MSPT_ABI_VERSION)
         return mspt_error_set(p->err, MSPT_ERR_CONFIG,
                               "%s: built for mspt plugin ABI %d, but this mspt "
-                              "has ABI %d; rebuild the plugin against the "
-                              "installed headers", p->path, c->abi_version,
+                              "has ABI %d (loads %d-%d); rebuild the plugin "
+                              "against the installed headers", p->path,
+                              c->abi_version, MSPT_ABI_VERSION, MSPT_ABI_OLDEST,
                               MSPT_ABI_VERSION);
+    if (c->abi_version == 1 && c->kind == MSPT_KIND_DATASET && c->vtable &&
+        !(c = abi1_dataset(c)))
+        return mspt_error_set(p->err, MSPT_ERR_RUNTIME, "out of memory");
     if ((unsigned)c->kind >= MSPT_KIND_COUNT)
         return mspt_error_set(p->err, MSPT_ERR_CONFIG,
                               "%s: component '%s' has unknown kind %d", p->path,

@@ -13,6 +13,20 @@ static void make_masks(trainer *t, mspt_rng *rng, int total, int before)
     t->mask = t->masks + (size_t)before * t->C * t->T;
 }
 
+/* Zero rows at or past each window's live channel count in mask (B, C, T):
+ * zero padding (datasets' live_channels) is never scored.  Done after the
+ * masks are drawn, so the mask stream is the same as without padding. */
+static void clear_padding(const trainer *t, uint8_t *mask, int B)
+{
+    if (!t->live)
+        return;
+    const size_t T = (size_t)t->T;
+    for (int b = 0; b < B; b++)
+        if (t->live[b] < t->C)
+            memset(mask + ((size_t)b * t->C + (size_t)t->live[b]) * T, 0,
+                   (size_t)(t->C - t->live[b]) * T);
+}
+
 /* The next batch of the pass, taken by every rank at once, with this rank's
  * masks made.  *rc: this rank's status so far, which every rank learns
  * here.  Returns 1 (a batch), 0 at the end of the pass or on an error of
@@ -32,6 +46,8 @@ int trainer_take(trainer *t, int *rc, mspt_rng *rng, micro *m, mspt_error *err)
         m->total += t->counts[r];
     }
     make_masks(t, rng, m->total, before);
+    t->live = mspt_loader_live(t->loader);
+    clear_padding(t, t->mask, m->count);
     return 1;
 }
 
@@ -64,6 +80,7 @@ mspt_tensor *trainer_forward(trainer *t, const float *x, int B)
     if (t->s.unmasked_coeff > 0) {
         for (size_t i = 0; i < n; i++)
             t->unmask[i] = !t->mask[i];
+        clear_padding(t, t->unmask, B);
         mspt_tensor *vis = t->lvt->forward(t->loss, ctx, recon, target, t->unmask);
         loss = mspt_add(ctx, loss, mspt_scale(ctx, vis, (float)t->s.unmasked_coeff));
     }
@@ -108,7 +125,11 @@ int trainer_plot_samples(trainer *t, mspt_error *err)
         if (rc)
             break;
         make_masks(t, t->val_rng, 1, 0);
+        int live = mspt_loader_live_channels(t->loader, MSPT_SPLIT_VAL, (size_t)idx);
+        t->live = &live;
+        clear_padding(t, t->mask, 1);
         mspt_tensor *loss = trainer_forward(t, x, 1);
+        t->live = NULL;
         mspt_tensor *recon = loss ? t->last_recon : NULL;
         if (!recon) {
             rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "plots: %s", mspt_ctx_error(t->ctx));

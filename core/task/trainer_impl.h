@@ -93,6 +93,8 @@ typedef struct trainer {
     mspt_tensor *last_recon; /* of the last forward (plots) */
     uint8_t *masks;          /* masks of the whole global batch */
     uint8_t *mask, *unmask;  /* this rank's (mask points into masks) */
+    const int *live;         /* live channels of each of this rank's windows
+                              * (NULL: all); rows past them stay out of the loss */
 
     long long epoch, step, batch_in_epoch;
     topk_entry topk[MAX_TOPK];

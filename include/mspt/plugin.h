@@ -8,7 +8,12 @@
  * returns 0.  Each component descriptor names its kind, its name, a one-line
  * summary, its parameter schema and the kind's vtable, and carries the ABI
  * major version it was built against (MSPT_COMPONENT_INIT fills it in); the
- * host refuses a module built for another major version.
+ * host loads components built for MSPT_ABI_OLDEST..MSPT_ABI_VERSION and
+ * refuses others.
+ *
+ * ABI history: 2 added mspt_dataset_vt.live_channels (a dataset of ABI 1
+ * has the first four members only; the host reads it as if live_channels
+ * were NULL).  Every other vtable is unchanged since 1.
  *
  * Lifetimes: descriptors, schemas and vtables are static data of the module,
  * which stays loaded while the host runs. */
@@ -26,8 +31,10 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change of the structures below. */
-#define MSPT_ABI_VERSION 1
+/* Bumped on any change of the structures below; MSPT_ABI_OLDEST is the
+ * oldest ABI whose components this host still loads. */
+#define MSPT_ABI_VERSION 2
+#define MSPT_ABI_OLDEST 1
 
 #define MSPT_PLUGIN_EXPORT __attribute__((visibility("default")))
 
@@ -140,6 +147,10 @@ typedef struct mspt_dataset_vt {
     /* Copy window i into out (channels·samples floats); thread-safe. */
     int (*read)(void *self, size_t i, float *out, mspt_error *err);
     void (*destroy)(void *self);
+    /* ABI 2.  The number of leading channels of window i that carry signal,
+     * the rest being zero padding (1..channels); the trainer never masks
+     * padding into the loss.  NULL: all channels, always.  Thread-safe. */
+    int (*live_channels)(void *self, size_t i);
 } mspt_dataset_vt;
 
 /* ---- descriptors and registration ------------------------------------- */

@@ -47,15 +47,18 @@ static const mspt_param edf_params[] = {
      "labels to pick, in this order; case, an 'EEG ' prefix and a '-REF' or "
      "'-LE' suffix are ignored"},
     {"montage", MSPT_PARAM_STRING, "tcp",
-     "'tcp' (TUH's 22 bipolar derivations), 'none' (the channels as they "
-     "are) or 'pairs' (the derivations in pairs)"},
+     "'tcp' (TUH's 22 bipolar derivations), 'none' (the picked channels as "
+     "they are: with l_freq = h_freq = notch = 0 at the file's rate, MNE's "
+     "raw read in `units`) or 'pairs' (the derivations in pairs)"},
     {"pairs", MSPT_PARAM_STRINGS, "{}",
      "derivations 'A-B' of picked channels, for montage = 'pairs'"},
     {"l_freq", MSPT_PARAM_FLOAT, "0.1", "high-pass edge in Hz (0: none)"},
     {"h_freq", MSPT_PARAM_FLOAT, "75.0", "low-pass edge in Hz (0: none)"},
     {"notch", MSPT_PARAM_FLOAT, "60.0",
      "notch frequency in Hz (0: none; 50 for European mains)"},
-    {"sample_rate", MSPT_PARAM_FLOAT, "256.0", "output sample rate in Hz"},
+    {"sample_rate", MSPT_PARAM_FLOAT, "256.0",
+     "output sample rate in Hz; a signal already at this rate is not "
+     "resampled (as BioFoundation's process_raw_eeg.py)"},
     {"window", MSPT_PARAM_INT, "1280", "samples per window"},
     {"stride", MSPT_PARAM_INT, "0",
      "samples between window starts (0: the window, no overlap)"},
@@ -414,7 +417,7 @@ static int edf_read_window(void *self, size_t i, float *out, mspt_error *err)
 }
 
 static const mspt_dataset_vt edf_vt = {edf_create, edf_shape, edf_read_window,
-                                       edf_destroy};
+                                       edf_destroy, NULL /* no padding */};
 
 static const mspt_component edf_component = {
     MSPT_COMPONENT_INIT, MSPT_KIND_DATASET, "edf",

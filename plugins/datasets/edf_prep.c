@@ -323,7 +323,8 @@ void edf_recipe_describe(const edf_recipe *r, char *out, size_t n)
         snprintf(out + l, n - l, " l_freq=%.17g h_freq=%.17g notch=%.17g "
                  "sample_rate=%.17g window=%d stride=%d per_uv=%.17g "
                  "recipe=mne1.3-fir-firwin-hamming-zero/fft-resample-boxcar "
-                 "code=2", /* 2: exact on runs shorter than the filter */
+                 "code=3", /* 2: exact on runs shorter than the filter;
+                             * 3: no resampling at the recording's own rate */
                  r->l_freq, r->h_freq, r->notch, r->sample_rate, r->window,
                  r->stride, r->per_uv);
 }

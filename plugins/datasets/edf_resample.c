@@ -22,6 +22,11 @@ int edf_resample_plan(edf_resampler *r, int n, double from, double to)
     if (!(ratio > 0) || ratio * n > (1 << 29))
         return -1; /* the output would not fit an int */
     r->n = n;
+    if (from == to) { /* no resampling at the target rate */
+        r->identity = 1;
+        r->out_len = r->old_len = r->new_len = n;
+        return 0;
+    }
     long final_len = pyround(ratio * n);
     r->out_len = final_len > 1 ? (int)final_len : 1;
     /* npad 'auto': pad to the next power of two past n + min_add */
@@ -44,6 +49,8 @@ int edf_resample_plan(edf_resampler *r, int n, double from, double to)
 
 size_t edf_resample_work_size(const edf_resampler *r)
 {
+    if (r->identity)
+        return 0;
     size_t w = edf_fft_round((size_t)(r->old_len > r->new_len ? r->old_len
                                                                : r->new_len));
     return 2 * w + edf_dft_work_size(r->inv);
@@ -94,6 +101,14 @@ static void special_bin(const fftwf_complex *C, int L, int M, int k,
 void edf_resample(const edf_resampler *r, const fftwf_complex *x, float *out1,
                   float *out2, int count, fftwf_complex *work)
 {
+    if (r->identity) {
+        for (int i = 0; i < count; i++)
+            out1[i] = x[i][0];
+        if (out2)
+            for (int i = 0; i < count; i++)
+                out2[i] = x[i][1];
+        return;
+    }
     const int n = r->n, L = r->old_len, M = r->new_len;
     const size_t w = edf_fft_round((size_t)(L > M ? L : M));
     fftwf_complex *buf = work, *C = work + w, *dw = work + 2 * w;

@@ -1,7 +1,12 @@
 /* Resampling as MNE 1.3's Raw.resample(sfreq) with its defaults (npad
  * 'auto', window 'boxcar', pad 'reflect_limited'): pad to a power of two by
  * reflection about the end samples, FFT, keep (or zero-extend) the low
- * bins, inverse FFT at the new length, trim the padding. */
+ * bins, inverse FFT at the new length, trim the padding.
+ *
+ * At the same rate nothing is done: like BioFoundation's
+ * make_datasets/process_raw_eeg.py, which calls resample() only when the
+ * rate differs (MNE's resample at ratio 1 is not the identity: it halves
+ * the Nyquist bin and rounds through two FFTs). */
 #ifndef MSPT_EDF_RESAMPLE_H
 #define MSPT_EDF_RESAMPLE_H
 
@@ -14,6 +19,7 @@
 /* The plan for n samples from rate `from` to rate `to`. */
 typedef struct edf_resampler {
     int n, out_len;       /* samples in, samples out */
+    int identity;         /* same rate: a copy */
     int pad0, pad1;       /* reflection padding before / after */
     int old_len, new_len; /* FFT lengths: padded input, resampled padded */
     int trim0;            /* output samples dropped at the start */

@@ -1,12 +1,13 @@
-/* datasets.hdf5: the HDF5 files of the PyTorch pipeline: top-level groups,
- * each holding a dataset X of shape (N, C, T), float32 or float64 (any
- * other member, such as labels y, is ignored); several files concatenated
- * in name order, groups in name order.  Windows are read one at a time as
- * hyperslabs (HDF5 converts float64 to float32), never a whole file.
- * Debian's libhdf5 is not built thread-safe, so every HDF5 call holds one
- * lock: reads from several loader threads are correct, serialised. */
+/* datasets.hdf5: the HDF5 files of BioFoundation's HDF5Loader
+ * (datasets/hdf5_dataset.py, written by make_datasets/make_hdf5.py): top-level
+ * groups, each holding a dataset X of shape (N, C, T), float16, float32 or
+ * float64 (any other member, such as labels y, is ignored); several files
+ * concatenated in name order, groups in name order.  Windows are read one at
+ * a time as hyperslabs, converted to float32 by HDF5 in memory, never a whole
+ * file and never rewriting it.  Every HDF5 call holds one lock (see
+ * hdf5_util.h): reads from several loader threads are correct, serialised.
+ * This module also provides datasets.emg_h5 (hdf5_emg.c). */
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,9 @@
 #include <mspt/mspt.h>
 
 #include "edf_paths.h"
+#include "hdf5_util.h"
 
-static pthread_mutex_t h5_lock = PTHREAD_MUTEX_INITIALIZER;
+extern const mspt_component h5_emg_component;
 
 /* One group's X. */
 typedef struct part {
@@ -41,7 +43,8 @@ static const mspt_param hdf5_params[] = {
      "a glob pattern"},
     {"paths", MSPT_PARAM_STRINGS, "nil", "several of what path takes"},
     {"dataset", MSPT_PARAM_STRING, "X",
-     "name of the (N, C, T) float dataset in each top-level group"},
+     "name of the (N, C, T) float dataset (float16, float32 or float64) in "
+     "each top-level group"},
     {NULL, 0, NULL, NULL}};
 
 static const char *const h5_extensions[] = {".h5", ".hdf5", NULL};
@@ -83,53 +86,39 @@ static herr_t collect(hid_t g, const char *name, const H5L_info_t *info,
     return 0;
 }
 
-/* Add group `group` of file f (path for messages): its dataset `x`. */
+/* Add group `group` of file f: its dataset `x`.  A layout error names
+ * the file, what was expected and what the group holds. */
 static int add_group(h5_dataset *d, hid_t f, const char *file,
-                     const char *group, const char *x, const char *path,
-                     mspt_error *err)
+                     const char *group, const char *x, mspt_error *err)
 {
-    hid_t obj = H5Oopen(f, group, H5P_DEFAULT);
-    if (obj < 0)
-        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s: cannot open "
-                              "'%s'", path, file, group);
-    int is_group = H5Iget_type(obj) == H5I_GROUP;
-    htri_t has = is_group ? H5Lexists(obj, x, H5P_DEFAULT) : 0;
-    hid_t ds = has > 0 ? H5Dopen2(obj, x, H5P_DEFAULT) : -1;
-    H5Oclose(obj);
-    if (!is_group)
+    H5O_info_t info;
+    if (H5Oget_info_by_name(f, group, &info, H5P_DEFAULT) < 0)
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: cannot open '%s'",
+                              file, group);
+    if (info.type != H5O_TYPE_GROUP)
         return 0; /* a top-level dataset or type: not a recording */
-    if (ds < 0)
-        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s: group '%s' has "
-                              "no dataset '%s'", path, file, group, x);
-    hid_t space = H5Dget_space(ds), type = H5Dget_type(ds);
+    hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
     hsize_t dims[3] = {0, 0, 0};
-    int rank = H5Sget_simple_extent_ndims(space);
-    if (rank == 3)
-        H5Sget_simple_extent_dims(space, dims, NULL);
-    H5T_class_t cls = H5Tget_class(type);
-    size_t size = H5Tget_size(type);
-    H5Sclose(space);
-    H5Tclose(type);
-    const char *why = NULL;
-    char shape[96];
-    if (rank != 3)
-        why = "must have 3 dimensions (N, C, T)";
-    else if (cls != H5T_FLOAT || (size != 4 && size != 8))
-        why = "must be float32 or float64";
-    else if (dims[1] < 1 || dims[2] < 1 || dims[1] * dims[2] > INT_MAX)
-        why = "has an impossible window shape";
-    else if (d->nparts && (dims[1] != (hsize_t)d->channels ||
-                           dims[2] != (hsize_t)d->samples)) {
-        snprintf(shape, sizeof shape, "is (%llu, %llu, %llu), but earlier "
-                 "windows are (%d, %d)", (unsigned long long)dims[0],
-                 (unsigned long long)dims[1], (unsigned long long)dims[2],
-                 d->channels, d->samples);
-        why = shape;
+    hid_t ds = g < 0 ? -1 : h5_open_windows(g, x, dims);
+    if (ds < 0) {
+        char found[1024] = "nothing readable";
+        if (g >= 0)
+            h5_describe(g, found, sizeof found);
+        H5Gclose(g);
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: group '%s': expected a "
+                              "float dataset '%s' of shape (N, C, T); found %s",
+                              file, group, x, found);
     }
-    if (why) {
+    H5Gclose(g);
+    if (d->nparts && (dims[1] != (hsize_t)d->channels ||
+                      dims[2] != (hsize_t)d->samples)) {
         H5Dclose(ds);
-        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s: %s/%s %s", path,
-                              file, group, x, why);
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: %s/%s is (%llu, %llu, "
+                              "%llu), but earlier windows are (%d, %d)", file,
+                              group, x, (unsigned long long)dims[0],
+                              (unsigned long long)dims[1],
+                              (unsigned long long)dims[2], d->channels,
+                              d->samples);
     }
     if (d->nparts == d->cap) {
         size_t cap = d->cap ? 2 * d->cap : 16;
@@ -148,23 +137,36 @@ static int add_group(h5_dataset *d, hid_t f, const char *file,
 }
 
 static int add_file(h5_dataset *d, const char *file, const char *x,
-                    const char *path, mspt_error *err)
+                    mspt_error *err)
 {
     if (H5Fis_hdf5(file) <= 0)
-        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s: not an HDF5 "
-                              "file", path, file);
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: not an HDF5 file",
+                              file);
     hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
-        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s: cannot open",
-                              path, file);
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: cannot open", file);
     d->files[d->nfiles++] = f;
     names l = {0};
     int rc = 0;
+    size_t before = d->nparts;
     if (H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, collect, &l) < 0)
-        rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s: cannot list its "
-                            "groups", path, file);
+        rc = mspt_error_set(err, MSPT_ERR_CONFIG, "%s: cannot list its groups",
+                            file);
     for (size_t i = 0; !rc && i < l.n; i++)
-        rc = add_group(d, f, file, l.s[i], x, path, err);
+        rc = add_group(d, f, file, l.s[i], x, err);
+    if (!rc && d->nparts == before) { /* no group at all */
+        char found[1024];
+        h5_describe(f, found, sizeof found);
+        hsize_t dims[3];
+        hid_t emg = h5_open_windows(f, "data", dims);
+        if (emg >= 0)
+            H5Dclose(emg);
+        rc = mspt_error_set(err, MSPT_ERR_CONFIG, "%s: expected top-level groups "
+                            "each holding a float dataset '%s' of shape (N, C, "
+                            "T); found %s%s", file, x, found,
+                            emg >= 0 ? " (BioFoundation's EMG layout: use "
+                                       "datasets.emg_h5)" : "");
+    }
     for (size_t i = 0; i < l.n; i++)
         free(l.s[i]);
     free(l.s);
@@ -193,7 +195,7 @@ static int open_all(h5_dataset *d, const mspt_config *cfg, mspt_error *err)
     if (!rc && !(d->files = calloc(files.n, sizeof *d->files)))
         rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
     for (size_t k = 0; !rc && k < files.n; k++)
-        rc = add_file(d, files.path[k], x, path, err);
+        rc = add_file(d, files.path[k], x, err);
     edf_paths_free(&files);
     return rc;
 }
@@ -206,12 +208,10 @@ static int h5_create(const mspt_config *cfg, void **self, mspt_error *err)
     /* failures are reported here, with the file and group; keep HDF5's own
      * error stack off stderr meanwhile */
     pthread_mutex_lock(&h5_lock);
-    H5E_auto2_t fn;
-    void *data;
-    H5Eget_auto2(H5E_DEFAULT, &fn, &data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_quiet q;
+    h5_quiet_begin(&q);
     int rc = open_all(d, cfg, err);
-    H5Eset_auto2(H5E_DEFAULT, fn, data);
+    h5_quiet_end(&q);
     pthread_mutex_unlock(&h5_lock);
     if (!rc && !(d->first = calloc(d->nparts + 1, sizeof *d->first)))
         rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
@@ -220,7 +220,7 @@ static int h5_create(const mspt_config *cfg, void **self, mspt_error *err)
     if (!rc)
         d->total = d->first[d->nparts];
     if (!rc && d->total == 0)
-        rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: no windows: no group "
+        rc = mspt_error_set(err, MSPT_ERR_CONFIG, "%s: no windows: no group "
                             "holds a non-empty '%s'", mspt_config_path(cfg),
                             mspt_config_string(cfg, "dataset"));
     if (rc) {
@@ -255,33 +255,25 @@ static int h5_read(void *self, size_t i, float *out, mspt_error *err)
             hi = mid;
     }
     const part *p = &d->parts[lo];
-    hsize_t start[3] = {i - d->first[lo], 0, 0};
-    hsize_t count[3] = {1, (hsize_t)d->channels, (hsize_t)d->samples};
-    hsize_t flat = (hsize_t)d->channels * (hsize_t)d->samples;
-    pthread_mutex_lock(&h5_lock);
-    hid_t fs = H5Dget_space(p->dset), ms = H5Screate_simple(1, &flat, NULL);
-    herr_t rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (rc >= 0)
-        rc = H5Dread(p->dset, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, out);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    pthread_mutex_unlock(&h5_lock);
-    if (rc < 0)
+    if (h5_read_rows(p->dset, i - d->first[lo], d->channels, d->samples, out))
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "hdf5: cannot read "
                               "window %zu", i);
     return 0;
 }
 
 static const mspt_dataset_vt hdf5_vt = {h5_create, h5_shape, h5_read,
-                                        h5_destroy};
+                                        h5_destroy, NULL /* no padding */};
 
 static const mspt_component hdf5_component = {
     MSPT_COMPONENT_INIT, MSPT_KIND_DATASET, "hdf5",
-    "windows from the PyTorch pipeline's HDF5 files (groups holding X of "
-    "shape (N, C, T), float32 or float64)",
+    "windows from BioFoundation's HDF5Loader files (top-level groups holding "
+    "X of shape (N, C, T), float16, float32 or float64)",
     hdf5_params, &hdf5_vt};
 
 MSPT_PLUGIN_EXPORT int mspt_plugin_init(mspt_plugin *p)
 {
-    return mspt_plugin_register(p, &hdf5_component) ? 1 : 0;
+    return mspt_plugin_register(p, &hdf5_component) ||
+                   mspt_plugin_register(p, &h5_emg_component)
+               ? 1
+               : 0;
 }

@@ -156,7 +156,8 @@ static void synthetic_destroy(void *self)
 }
 
 static const mspt_dataset_vt synthetic_vt = {
-    synthetic_create, synthetic_shape, synthetic_read, synthetic_destroy};
+    synthetic_create, synthetic_shape, synthetic_read, synthetic_destroy,
+    NULL /* live_channels: every channel carries signal */};
 
 static const mspt_component synthetic_component = {
     MSPT_COMPONENT_INIT, MSPT_KIND_DATASET, "synthetic",

@@ -206,7 +206,7 @@ static int data_read(void *self, size_t i, float *out, mspt_error *err)
     return 0;
 }
 static const mspt_dataset_vt data_vt = {data_create, data_shape, data_read,
-                                        free};
+                                        free, NULL};
 static const mspt_param data_params[] = {
     {"windows", MSPT_PARAM_INT, "16", "number of windows"},
     {"channels", MSPT_PARAM_INT, "4", "channels per window"},
