@@ -91,8 +91,9 @@ static MSPT_SIMD_CLONES void online_softmax(float *S, int m, int nc,
 /* Rows of a score block, m × nc at S (row stride ATT_BC): out = in·scale
  * where kept, 0 where dropped; row r, key c is element idx0 + r·N + c of the
  * stream (idx0 = (b·h·N + i0)·N + j0). */
-static void drop_block(float *out, const float *in, int m, int nc, int N,
-                       const attn_drop *d, uint64_t idx0, float scale)
+static MSPT_SIMD_CLONES void drop_block(float *out, const float *in, int m,
+                                        int nc, int N, const attn_drop *d,
+                                        uint64_t idx0, float scale)
 {
     for (int r = 0; r < m; r++)
         crng_keep(out + (size_t)r * ATT_BC, in + (size_t)r * ATT_BC, nc,

@@ -18,19 +18,24 @@ static inline uint64_t crng_splitmix_at(uint64_t seed, uint64_t k)
     return z ^ (z >> 31);
 }
 
+/* Element idx's 32-bit uniform: half (idx & 1) of the hash of idx/2. */
+static inline uint32_t crng_uniform32(uint64_t seed, uint64_t idx)
+{
+    return (uint32_t)(crng_splitmix_at(seed, idx >> 1) >> (32 * (idx & 1)));
+}
+
 /* out[c] = in[c]·scale where element idx0 + c is kept (its 32-bit uniform is
  * below thresh = (1 − p)·2³²), 0 where dropped, for c in [0, n); out may be
- * in. */
+ * in.  One hash per element (a pair's two share it): branch-free, so the
+ * loop vectorises. */
 static inline void crng_keep(float *out, const float *in, int n, uint64_t seed,
                              uint64_t idx0, uint64_t thresh, float scale)
 {
-    uint64_t h = crng_splitmix_at(seed, idx0 >> 1);
+#pragma omp simd
     for (int c = 0; c < n; c++) {
-        uint64_t idx = idx0 + (uint64_t)c;
-        if (c && !(idx & 1))
-            h = crng_splitmix_at(seed, idx >> 1);
-        uint64_t u = idx & 1 ? h >> 32 : h & 0xffffffffULL;
-        out[c] = u < thresh ? in[c] * scale : 0.0f;
+        /* both sides < 2³³: a signed compare, which AVX2 has */
+        int64_t u = crng_uniform32(seed, idx0 + (uint64_t)c);
+        out[c] = in[c] * scale * (float)(u < (int64_t)thresh);
     }
 }
 
