@@ -214,6 +214,9 @@ def install_stubs():
 def load(ref, rel, name):
     """Imports ref/rel as module name (not through its package)."""
     path = os.path.join(ref, rel)
+    if not os.path.isfile(path):
+        raise SystemExit("%s: not found (give the BioFoundation tree as the "
+                         "argument or in $BIOFOUNDATION_DIR)" % path)
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses look their module up there
