@@ -175,15 +175,16 @@ static int tf_create(const mspt_config *cfg, mspt_params *ps, mspt_rng *rng,
      * conv bias left at Conv2d's default U(±1/√P) (TinyMyo's init touches
      * only Linear and LayerNorm modules) */
     int tm = init_i == 1;
+    if (tm)
+        mspt_init_trunc_normal(m->mask_token, rng, 0.0f, 0.02f, -0.02f, 0.02f);
+    else
+        mspt_init_normal(m->mask_token, rng, 0.0f, 0.02f);
     float bound = sqrtf(6.0f / (float)(D + m->P));
     mspt_init_uniform(m->patch_w, rng, -bound, bound);
-    if (tm) {
-        mspt_init_trunc_normal(m->mask_token, rng, 0.0f, 0.02f, -0.02f, 0.02f);
+    if (tm)
         mspt_init_fan_in_bias(m->patch_b, rng, m->P);
-    } else {
-        mspt_init_normal(m->mask_token, rng, 0.0f, 0.02f);
+    else
         mspt_init_const(m->patch_b, 0.0f);
-    }
     for (int i = 0; i < m->depth; i++) {
         block *b = &m->blocks[i];
         mspt_init_const(b->n1w, 1.0f);
