@@ -2,7 +2,11 @@
  * Finite-difference gradient checks against double references, PyTorch
  * parity (tests/fixtures/fused_*.txt), attention against a naive double
  * implementation past its block size, memory bounds (no N×N, no (B,L,D,N)),
- * determinism, errors and no-grad mode. */
+ * determinism, errors and no-grad mode.  Attention dropout: gradient checks
+ * with a fixed seed (the double reference rebuilds the mask from the
+ * documented stream), the fraction dropped, p = 0 and eval mode
+ * bit-identical to plain attention, a mask independent of the thread
+ * count. */
 #include <math.h>
 #include <string.h>
 
@@ -10,6 +14,7 @@
 
 #include "fixture.h"
 #include "gradcheck.h"
+#include "ops/counter_rng.h"
 #include "tap.h"
 
 /* ---- depthwise causal conv1d ------------------------------------------ */
@@ -208,6 +213,238 @@ static void check_attention_naive(int B, int H, int N, int hd)
     free(P);
     free(go);
     mspt_ctx_free(ctx);
+    mspt_rng_free(rng);
+    mspt_params_free(ps);
+}
+
+static mspt_tensor *rand_param(mspt_params *ps, mspt_rng *rng, const char *name,
+                               int ndim, const int *shape);
+
+/* ---- attention dropout ---------------------------------------------------- */
+
+#define DROP_SEED 424242
+
+typedef struct {
+    int BH, N, hd;
+    float scale, p;
+    mspt_rng *rng;  /* reseeded to DROP_SEED before each call */
+    uint64_t seed;  /* the stream seed the op draws from it */
+} attd_ud;
+
+/* Kept: the op's documented stream, element (b·h, i, j) = (bh·N + i)·N + j. */
+static int attd_kept(uint64_t seed, float p, size_t idx)
+{
+    uint64_t h = crng_splitmix_at(seed, idx >> 1);
+    uint64_t u = idx & 1 ? h >> 32 : h & 0xffffffffULL;
+    return u < (uint64_t)ldexp(1.0 - (double)p, 32);
+}
+
+static mspt_tensor *attd_f(mspt_ctx *ctx, mspt_tensor **in, void *ud)
+{
+    attd_ud *u = ud;
+    mspt_rng_seed(u->rng, DROP_SEED);
+    mspt_ctx_set_rng(ctx, u->rng);
+    mspt_ctx_set_training(ctx, 1);
+    return mspt_attention_dropout(ctx, in[0], in[1], in[2], u->scale, u->p);
+}
+
+/* O = (softmax(s·Q Kᵀ) ∘ M/(1 − p)) V in double, M from the stream. */
+static void attd_d(double *const *in, double *out, void *ud)
+{
+    attd_ud *u = ud;
+    int N = u->N, hd = u->hd;
+    size_t head = (size_t)N * hd;
+    double *P = malloc(sizeof(double) * N * N);
+    for (int bh = 0; bh < u->BH; bh++) {
+        const double *Q = in[0] + bh * head, *K = in[1] + bh * head;
+        const double *V = in[2] + bh * head;
+        /* P from the naive attention's forward (its O is overwritten) */
+        att_naive_head(Q, K, V, out + bh * head, NULL, NULL, NULL, NULL, P, N,
+                       hd, u->scale);
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < hd; c++) {
+                double o = 0;
+                for (int j = 0; j < N; j++)
+                    if (attd_kept(u->seed, u->p, ((size_t)bh * N + i) * N + j))
+                        o += P[(size_t)i * N + j] * V[j * hd + c];
+                out[bh * head + i * hd + c] = o / (1.0 - u->p);
+            }
+    }
+    free(P);
+}
+
+static void check_attention_dropout_grad(const char *name, int B, int H, int N,
+                                         int hd, float p)
+{
+    gc_case c = gc_case_new(name, 3);
+    for (int i = 0; i < 3; i++)
+        gc_input(&c, i, 4, (int[]){B, H, N, hd}, 1);
+    attd_ud u = {B * H, N, hd, 1.0f / sqrtf((float)hd), p,
+                 mspt_rng_new(DROP_SEED), 0};
+    u.seed = mspt_rng_u64(u.rng);
+    gc_run(&c, attd_f, attd_d, &u);
+    mspt_rng_free(u.rng);
+    gc_case_free(&c);
+}
+
+/* With hd = N and V the identity of each head, O is the dropped, rescaled
+ * probability matrix itself: count its zeros (softmax of finite scores has
+ * none) against p, its kept entries against P/(1 − p), and the mask against
+ * the documented stream; then the same at another thread count. */
+static void check_attention_dropout_mask(int B, int H, int N, float p)
+{
+    mspt_params *ps = mspt_params_new();
+    mspt_rng *rng = mspt_rng_new(21), *drng = mspt_rng_new(DROP_SEED);
+    int shape[4] = {B, H, N, N};
+    mspt_tensor *q = rand_param(ps, rng, "q", 4, shape);
+    mspt_tensor *k = rand_param(ps, rng, "k", 4, shape);
+    mspt_tensor *v = mspt_param_new(ps, "v", 4, shape, 0);
+    size_t n = q->numel, head = (size_t)N * N;
+    for (size_t i = 0; i < n; i++)
+        v->data[i] = (i % head) / N == (i % head) % N ? 1.0f : 0.0f;
+    float scale = 1.0f / sqrtf((float)N);
+    uint64_t seed = mspt_rng_u64(drng);
+    float *first = malloc(n * sizeof *first);
+    int threads = mspt_get_threads();
+    for (int rep = 0; rep < 2; rep++) {
+        if (rep)
+            mspt_set_threads(threads > 1 ? 1 : 2);
+        mspt_ctx *ctx = mspt_ctx_new();
+        mspt_rng_seed(drng, DROP_SEED);
+        mspt_ctx_set_rng(ctx, drng);
+        mspt_tensor *o = mspt_attention_dropout(ctx, q, k, v, scale, p);
+        mspt_tensor *plain = mspt_attention(ctx, q, k, v, scale);
+        if (!o || !plain) {
+            ok(0, "attention dropout p=%g: runs", (double)p);
+            diag("%s", mspt_ctx_error(ctx) ? mspt_ctx_error(ctx) : "?");
+            mspt_ctx_free(ctx);
+            break;
+        }
+        if (rep == 0) {
+            size_t zeros = 0, stream_agrees = 0;
+            double worst = 0;
+            for (size_t i = 0; i < n; i++) {
+                int kept = o->data[i] != 0.0f;
+                zeros += !kept;
+                stream_agrees += kept == attd_kept(seed, p, i);
+                if (kept)
+                    worst = fmax(worst, fabs(o->data[i] * (1.0 - p) - plain->data[i]) /
+                                            plain->data[i]);
+            }
+            double frac = (double)zeros / (double)n;
+            double sigma = sqrt(p * (1.0 - p) / (double)n);
+            ok(fabs(frac - p) <= 5 * sigma, "attention dropout p=%g: %.4f of "
+               "%zu probabilities dropped (5σ = %.4f)", (double)p, frac, n, 5 * sigma);
+            ok(stream_agrees == n, "attention dropout p=%g: the dropped entries "
+               "are the documented stream's (%zu of %zu)", (double)p,
+               stream_agrees, n);
+            ok(worst < 1e-5, "attention dropout p=%g: kept probabilities are "
+               "P/(1 − p) (max rel err %.2g)", (double)p, worst);
+            memcpy(first, o->data, n * sizeof *first);
+        } else {
+            ok(!memcmp(first, o->data, n * sizeof *first), "attention dropout "
+               "p=%g: the same output at %d and %d threads", (double)p, threads,
+               mspt_get_threads());
+        }
+        mspt_ctx_free(ctx);
+    }
+    mspt_set_threads(threads);
+    free(first);
+    mspt_rng_free(drng);
+    mspt_rng_free(rng);
+    mspt_params_free(ps);
+}
+
+static float att_p = 0.0f;
+static int att_train = 1;
+static mspt_rng *att_rng;
+static mspt_tensor *det_att_drop(mspt_ctx *ctx, mspt_tensor **in)
+{
+    mspt_ctx_set_rng(ctx, att_rng);
+    mspt_ctx_set_training(ctx, att_train);
+    return att_p < 0 ? mspt_attention(ctx, in[0], in[1], in[2], 0.25f)
+                     : mspt_attention_dropout(ctx, in[0], in[1], in[2], 0.25f, att_p);
+}
+
+/* Output and all gradients of one run of det_att_drop (att_p < 0: plain). */
+static void att_run(mspt_params *ps, mspt_tensor **in, float *out, float *grads)
+{
+    mspt_params_zero_grad(ps);
+    mspt_ctx *ctx = mspt_ctx_new();
+    mspt_tensor *y = det_att_drop(ctx, in);
+    float *gy = malloc(in[0]->numel * sizeof *gy);
+    for (size_t i = 0; i < in[0]->numel; i++)
+        gy[i] = (float)sin(0.37 * (double)i);
+    if (!y || mspt_backward_with(ctx, y, gy))
+        memset(out, 0xff, in[0]->numel * sizeof *out); /* NaNs: compare fails */
+    else
+        memcpy(out, y->data, y->numel * sizeof *out);
+    for (int i = 0; i < 3; i++)
+        memcpy(grads + i * in[0]->numel, in[i]->grad, in[0]->numel * sizeof *grads);
+    free(gy);
+    mspt_ctx_free(ctx);
+}
+
+/* p = 0 in training mode, and p > 0 in eval mode, are plain attention to
+ * the bit, take nothing from the rng; p > 0 in training mode differs, and
+ * two runs from the same seed are bit-identical. */
+static void check_attention_dropout_identity(void)
+{
+    mspt_params *ps = mspt_params_new();
+    mspt_rng *rng = mspt_rng_new(17);
+    att_rng = mspt_rng_new(99);
+    int as[4] = {2, 3, 300, 16};
+    mspt_tensor *in[3];
+    for (int i = 0; i < 3; i++)
+        in[i] = rand_param(ps, rng, (const char *[]){"q", "k", "v"}[i], 4, as);
+    size_t n = in[0]->numel;
+    float *out[2], *gr[2];
+    for (int r = 0; r < 2; r++) {
+        out[r] = malloc(n * sizeof(float));
+        gr[r] = malloc(3 * n * sizeof(float));
+    }
+    uint64_t before[MSPT_RNG_STATE_WORDS], after[MSPT_RNG_STATE_WORDS];
+    att_p = -1;
+    att_run(ps, in, out[0], gr[0]);
+    att_p = 0.0f;
+    mspt_rng_get_state(att_rng, before);
+    att_run(ps, in, out[1], gr[1]);
+    mspt_rng_get_state(att_rng, after);
+    ok(!memcmp(out[0], out[1], n * sizeof(float)) &&
+           !memcmp(gr[0], gr[1], 3 * n * sizeof(float)) &&
+           !memcmp(before, after, sizeof before),
+       "attention dropout p=0 (training): output and gradients bit-identical "
+       "to mspt_attention, rng untouched");
+    att_p = 0.3f;
+    att_train = 0;
+    att_run(ps, in, out[1], gr[1]);
+    mspt_rng_get_state(att_rng, after);
+    ok(!memcmp(out[0], out[1], n * sizeof(float)) &&
+           !memcmp(gr[0], gr[1], 3 * n * sizeof(float)) &&
+           !memcmp(before, after, sizeof before),
+       "attention dropout p=0.3 in eval mode: bit-identical to mspt_attention, "
+       "rng untouched");
+    att_train = 1;
+    att_run(ps, in, out[1], gr[1]);
+    mspt_rng_get_state(att_rng, after);
+    ok(memcmp(out[0], out[1], n * sizeof(float)) != 0 &&
+           memcmp(before, after, sizeof before) != 0,
+       "attention dropout p=0.3 in training mode changes the output and draws "
+       "from the rng");
+    mspt_rng_seed(att_rng, 5);
+    att_run(ps, in, out[0], gr[0]);
+    mspt_rng_seed(att_rng, 5);
+    att_run(ps, in, out[1], gr[1]);
+    ok(!memcmp(out[0], out[1], n * sizeof(float)) &&
+           !memcmp(gr[0], gr[1], 3 * n * sizeof(float)),
+       "attention dropout p=0.3: output and gradients bit-identical from the "
+       "same seed (%d threads)", mspt_get_threads());
+    att_p = 0.0f;
+    for (int r = 0; r < 2; r++) {
+        free(out[r]);
+        free(gr[r]);
+    }
+    mspt_rng_free(att_rng);
     mspt_rng_free(rng);
     mspt_params_free(ps);
 }
@@ -559,6 +796,17 @@ static void check_errors_and_nograd(void)
     ok(mspt_attention(ctx, x, x, x, 1.0f) == NULL && has(ctx, "attention"),
        "attention: 3-dim q is an error");
     mspt_ctx_reset(ctx);
+    ok(mspt_attention_dropout(ctx, q, q, q, 1.0f, 1.0f) == NULL &&
+           has(ctx, "attention") && has(ctx, "p = 1"),
+       "attention: dropout p = 1 is an error naming p");
+    mspt_ctx_reset(ctx);
+    ok(mspt_attention_dropout(ctx, q, q, q, 1.0f, -0.1f) == NULL &&
+           has(ctx, "p = -0.1"), "attention: dropout p < 0 is an error");
+    mspt_ctx_reset(ctx);
+    ok(mspt_attention_dropout(ctx, q, q, q, 1.0f, 0.1f) == NULL &&
+           has(ctx, "mspt_ctx_set_rng"),
+       "attention: dropout in training mode without an rng is an error");
+    mspt_ctx_reset(ctx);
     ok(mspt_rotary(ctx, odd, 10000.0f) == NULL && has(ctx, "rotary") &&
            has(ctx, "(2,2,13,7)"), "rotary: odd head dim is an error");
     mspt_ctx_reset(ctx);
@@ -614,6 +862,10 @@ int main(void)
     check_dwconv("dwconv1d_causal (2,3,5) K=5 > L", 2, 3, 5, 5, 1);
     check_attention_grad("attention (2,2,13,8)", 2, 2, 13, 8);
     check_attention_grad("attention (1,1,300,8) past one block", 1, 1, 300, 8);
+    check_attention_dropout_grad("attention dropout p=0.3 (2,2,13,8)", 2, 2, 13, 8, 0.3f);
+    check_attention_dropout_grad("attention dropout p=0.1 (1,1,300,8) past one "
+                                 "block", 1, 1, 300, 8, 0.1f);
+    check_attention_dropout_grad("attention dropout p=0.7 (1,3,7,4)", 1, 3, 7, 4, 0.7f);
     check_rotary("rotary (2,3,11,6)", 2, 3, 11, 6);
     check_rotary("rotary (1,1,704,8) large angles", 1, 1, 704, 8);
     check_scan_grad("selective_scan (2,37,21,5) Dskip z", 2, 37, 21, 5, 1, 1);
@@ -639,6 +891,11 @@ int main(void)
     const char *scan_names[] = {"u", "dt", "A", "Bm", "Cm", "Dskip", "z"};
     parity("fused_scan.txt", 7, scan_names, run_scan, NULL, 1e-4, 1e-3);
     parity("fused_scan_long.txt", 7, scan_names, run_scan, NULL, 1e-4, 1e-3);
+
+    /* attention dropout: fraction, stream, thread count, identities */
+    check_attention_dropout_mask(2, 4, 64, 0.1f);
+    check_attention_dropout_mask(1, 2, 300, 0.5f);
+    check_attention_dropout_identity();
 
     check_memory();
     check_determinism();

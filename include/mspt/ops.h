@@ -113,6 +113,15 @@ mspt_tensor *mspt_dwconv1d_causal(mspt_ctx *ctx, mspt_tensor *x,
  * recomputes scores from q, k and the saved log-sum-exp. */
 mspt_tensor *mspt_attention(mspt_ctx *ctx, mspt_tensor *q, mspt_tensor *k,
                             mspt_tensor *v, float scale);
+/* mspt_attention with dropout p in [0, 1) on the attention probabilities
+ * (torch's scaled_dot_product_attention dropout_p): softmax(q kᵀ · scale)
+ * ∘ M/(1 − p) · v, M ~ Bernoulli(1 − p) per (b, h, i, j), drawn in training
+ * mode only from a seed taken from the context's rng; the mask is
+ * regenerated in backward, never stored.  p == 0 or eval mode: exactly
+ * mspt_attention, no draw. */
+mspt_tensor *mspt_attention_dropout(mspt_ctx *ctx, mspt_tensor *q,
+                                    mspt_tensor *k, mspt_tensor *v,
+                                    float scale, float p);
 /* Rotary embedding on x (B, H, N, hd), hd even, by token index n:
  * pairs (2i, 2i+1) rotated by angle n · base^(−2i/hd). */
 mspt_tensor *mspt_rotary(mspt_ctx *ctx, mspt_tensor *x, float base);
