@@ -104,6 +104,15 @@ const mspt_param mspt_optimizer_slot_params[] = {
      "no weight decay on biases, norm weights and embeddings"},
     {NULL, 0, NULL, NULL}};
 
+/* Keys of the scheduler slot that the core reads, beside the scheduler's. */
+const mspt_param mspt_scheduler_slot_params[] = {
+    {"epoch_lag", MSPT_PARAM_INT, "0",
+     "epochs the schedule trails: epoch e trains at the rate of epoch "
+     "max(e - epoch_lag, 0); 1 is PyTorch Lightning stepping an epoch scheduler "
+     "after each epoch with the epoch just finished (BioFoundation's "
+     "interval: epoch tasks)"},
+    {NULL, 0, NULL, NULL}};
+
 typedef struct slot_def {
     const char *key;
     mspt_kind kind;
@@ -116,7 +125,7 @@ static const slot_def slot_defs[] = {
     {"model", MSPT_KIND_ENCODER, 1, 0, NULL},
     {"criterion", MSPT_KIND_LOSS, 1, 0, NULL},
     {"optimizer", MSPT_KIND_OPTIMIZER, 1, 0, mspt_optimizer_slot_params},
-    {"scheduler", MSPT_KIND_SCHEDULER, 0, 0, NULL},
+    {"scheduler", MSPT_KIND_SCHEDULER, 0, 0, mspt_scheduler_slot_params},
     {"data", MSPT_KIND_DATASET, 1, 1, NULL},
 };
 #define NSLOTS (sizeof slot_defs / sizeof slot_defs[0])

@@ -46,6 +46,8 @@ typedef struct mspt_experiment {
 extern const mspt_param mspt_experiment_params[];
 /* Keys of the optimizer slot read by the core (differential lr, decay). */
 extern const mspt_param mspt_optimizer_slot_params[];
+/* Keys of the scheduler slot that the core reads. */
+extern const mspt_param mspt_scheduler_slot_params[];
 
 int mspt_experiment_load(mspt_experiment *x, const char *path,
                          const char *const *overrides, size_t noverrides,

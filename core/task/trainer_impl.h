@@ -43,6 +43,7 @@
 typedef struct settings {
     long long seed, max_epochs, max_steps, batch_size, accumulate;
     long long val_every, limit_train, limit_val, log_every, workers, top_k;
+    long long epoch_lag; /* scheduler.epoch_lag */
     double split, clip, unmasked_coeff, ratio;
     int shuffle, drop_last, save_last, mode_max, per_batch;
     mspt_norm norm;

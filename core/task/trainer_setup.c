@@ -56,6 +56,8 @@ int trainer_read_settings(trainer *t, mspt_error *err)
     s->plot_w = (int)cfg_int(t, "plots.width");
     s->plot_h = (int)cfg_int(t, "plots.height");
 
+    s->epoch_lag = t->x->scheduler.c ? mspt_config_int(&t->x->scheduler.cfg, "epoch_lag") : 0;
+
 #define BAD(...) return mspt_error_set(err, MSPT_ERR_CONFIG, __VA_ARGS__)
     if (s->max_epochs < 1 && s->max_steps < 1)
         BAD("trainer.max_epochs: must be >= 1 (or set trainer.max_steps)");
@@ -69,6 +71,8 @@ int trainer_read_settings(trainer *t, mspt_error *err)
         BAD("trainer.accumulate_grad_batches: must be >= 1, got %lld", s->accumulate);
     if (s->val_every < 0 || s->limit_train < 0 || s->limit_val < 0)
         BAD("trainer: val_check_interval and limit_*_batches must be >= 0");
+    if (s->epoch_lag < 0 || s->epoch_lag > 1000)
+        BAD("scheduler.epoch_lag: must be 0..1000, got %lld", s->epoch_lag);
     if (s->log_every < 1)
         BAD("trainer.log_every_n_steps: must be >= 1, got %lld", s->log_every);
     if (s->workers < 0 || s->workers > 64)
@@ -191,7 +195,8 @@ int trainer_set_lrs(trainer *t, mspt_error *err)
         double lr = t->base_lr[g];
         int failed = 0;
         if (t->sched)
-            lr = t->svt->lr(t->sched, t->step, t->epoch, lr);
+            lr = t->svt->lr(t->sched, t->step,
+                            t->epoch > t->s.epoch_lag ? t->epoch - t->s.epoch_lag : 0, lr);
         else if (t->x->scheduler_fn)
             lr = lua_schedule(t, t->step, t->epoch, lr, err, &failed);
         if (failed)
