@@ -252,7 +252,7 @@ static mspt_tensor *attention_block(mspt_ctx *ctx, model *m, mspt_tensor *h)
         p[i] = OP("reshape", mspt_reshape(ctx, p[i], 4, (int[]){B, NH, L, HD}));
     mspt_tensor *q = OP("rotary", mspt_rotary(ctx, p[0], 10000.0f));
     mspt_tensor *k = OP("rotary", mspt_rotary(ctx, p[1], 10000.0f));
-    mspt_tensor *a = OP("attention", mspt_attention(ctx, q, k, p[2], 1.0f / sqrtf(HD)));
+    mspt_tensor *a = OP("attention", mspt_attention_dropout(ctx, q, k, p[2], 1.0f / sqrtf(HD), 0.1f));
     a = OP("permute", mspt_permute(ctx, a, (int[]){0, 2, 1, 3}));
     a = OP("reshape", mspt_reshape(ctx, a, 3, (int[]){B, L, D}));
     return OP("add", mspt_add(ctx, h, mspt_linear(ctx, a, m->pj_w, m->pj_b)));
