@@ -111,6 +111,34 @@ expect_error 2 "broken.lua:3:" "Lua syntax error names file and line"
 run_mspt run "$tap_tmp/exp.txt"
 expect_error 2 "expected an experiment .lua or .yaml file" "unknown file type"
 
+# overrides that add or remove a whole component slot
+cat >"$tap_tmp/nosched.lua" <<'LUA'
+local e = dofile(require("mspt").script_dir .. "/exp.lua")
+e.scheduler = nil
+return e
+LUA
+run_mspt run "$tap_tmp/nosched.lua" '+scheduler={_target_: toy_halving, every: 2}' \
+    run_dir="$tap_tmp/addsched"
+ok $([ $rc -eq 0 ] && [ -z "$err" ] &&
+     grep -q "_target_: toy_halving" "$tap_tmp/addsched/hparams.yaml" &&
+     grep -q "every: 2" "$tap_tmp/addsched/hparams.yaml"; echo $?) \
+   "+scheduler={...} adds a scheduler to an experiment without one"
+[ $rc -eq 0 ] || diag "rc=$rc $err"
+run_mspt run "$tap_tmp/exp.lua" "~scheduler" run_dir="$tap_tmp/nosched" \
+    trainer.log_every_n_steps=1 trainer.max_epochs=5
+ok $([ $rc -eq 0 ] && [ -z "$err" ] && ! grep -q "^scheduler" "$tap_tmp/nosched/hparams.yaml" &&
+     grep -q "^20,4,[0-9.e-]*,,,0.100000001," "$tap_tmp/nosched/metrics.csv"; echo $?) \
+   "~scheduler removes the scheduler cleanly: constant lr"
+[ $rc -eq 0 ] || diag "rc=$rc $err"
+run_mspt run "$MSPT_SRCDIR/examples/quickstart.lua" "~scheduler" run_dir="$tap_tmp/qs" \
+    trainer.max_steps=2 data.windows=40 trainer.progress_bar=off
+ok $([ $rc -eq 0 ] && [ -z "$err" ]; echo $?) "the README's 'quickstart.lua ~scheduler' runs cleanly"
+[ $rc -eq 0 ] || diag "rc=$rc $err"
+run_mspt run "$tap_tmp/exp.lua" 'data.1={_target_: toy_ramp, windows: 4}' run_dir="$tap_tmp/data1"
+ok $([ $rc -eq 0 ] && grep -q "windows: 4" "$tap_tmp/data1/hparams.yaml"; echo $?) \
+   "data.1={...} replaces one dataset of the list"
+[ $rc -eq 0 ] || diag "rc=$rc $err"
+
 # training guards and Lua-function schedulers
 run_mspt run "$tap_tmp/exp.lua" run_dir="$tap_tmp/nan" optimizer.lr=1e38 criterion._target_=mse
 ok $([ $rc -eq 1 ] && printf '%s' "$err" | grep -q "step 1 (epoch 1, batch 2): the loss is not finite; no checkpoint was written yet" &&

@@ -269,6 +269,16 @@ static void test_overrides(void)
     ok(mspt_override_is_target("model._target_=femba") &&
            !mspt_override_is_target("model.x=1"),
        "override: _target_ overrides recognised");
+    static const char *const slots[] = {"scheduler", "data", NULL};
+    ok(mspt_override_is_structural("+scheduler={_target_: linear}", slots) &&
+           mspt_override_is_structural("~scheduler", slots) &&
+           mspt_override_is_structural("data.1={_target_: toy}", slots) &&
+           mspt_override_is_structural("data._target_=x", slots) &&
+           !mspt_override_is_structural("scheduler.warmup_epochs=2", slots) &&
+           !mspt_override_is_structural("data.1.windows=2", slots) &&
+           !mspt_override_is_structural("schedulers=2", slots) &&
+           !mspt_override_is_structural("data.=2", slots),
+       "override: whole slots and list items are structural, their keys not");
     mspt_node_free(t);
 }
 

@@ -20,6 +20,31 @@ int mspt_override_is_target(const char *arg)
     return n >= 8 && strncmp(arg + n - 8, "_target_", 8) == 0;
 }
 
+int mspt_override_is_structural(const char *arg, const char *const *slots)
+{
+    if (mspt_override_is_target(arg))
+        return 1;
+    const char *body = arg + (arg[0] == '+' || arg[0] == '~');
+    const char *eq = strchr(body, '=');
+    size_t n = eq ? (size_t)(eq - body) : strlen(body);
+    for (size_t i = 0; slots && slots[i]; i++) {
+        size_t m = strlen(slots[i]);
+        if (n < m || strncmp(body, slots[i], m) != 0)
+            continue;
+        if (n == m) /* the whole slot: scheduler={...}, ~scheduler */
+            return 1;
+        /* one item of a list slot: data.1={...} */
+        size_t k = m;
+        if (body[k++] != '.' || k == n)
+            continue;
+        while (k < n && body[k] >= '0' && body[k] <= '9')
+            k++;
+        if (k == n)
+            return 1;
+    }
+    return 0;
+}
+
 /* Split "a.b.c" into parent node and last key; NULL with a message when a
  * parent is missing. */
 static mspt_node *find_parent(mspt_node *root, char *key, char **last,

@@ -14,6 +14,10 @@
 int mspt_override_is(const char *arg);
 /* Does the override's key end in _target_ (applied before defaults)? */
 int mspt_override_is_target(const char *arg);
+/* Does the override add, remove or replace a component: a _target_ key, a
+ * whole slot of `slots` (NULL-terminated: "scheduler") or one item of a
+ * list slot ("data.1")?  These apply before components are looked up. */
+int mspt_override_is_structural(const char *arg, const char *const *slots);
 int mspt_override_apply(mspt_node *root, const char *arg, mspt_error *err);
 
 #endif

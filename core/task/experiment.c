@@ -375,8 +375,10 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
     if (rc)
         return rc;
 
+    /* Overrides that add, remove or replace a component come first, so
+     * that components are looked up in the tree the run will use. */
     for (size_t i = 0; i < noverrides; i++)
-        if (mspt_override_is_target(overrides[i]) &&
+        if (mspt_override_is_structural(overrides[i], slot_keys) &&
             (rc = mspt_override_apply(x->root, overrides[i], err)))
             return rc;
     if ((rc = each_table(x, check_target, err)))
@@ -408,7 +410,7 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
     if ((rc = each_table(x, fill_slot, err)))
         return rc;
     for (size_t i = 0; i < noverrides; i++)
-        if (!mspt_override_is_target(overrides[i]) &&
+        if (!mspt_override_is_structural(overrides[i], slot_keys) &&
             (rc = mspt_override_apply(x->root, overrides[i], err)))
             return rc;
     if ((rc = mspt_norm_aliases(x->root, 0, err)) ||

@@ -3,7 +3,8 @@
  *
  * Loading order (each step's errors name the key path):
  *   1. run the Lua script (or read hparams.yaml: no code runs)
- *   2. apply overrides of _target_ keys
+ *   2. apply overrides that add, remove or replace a component (_target_
+ *      keys, whole slots: +scheduler={...}, ~scheduler, data.1={...})
  *   3. load plugins: explicit module paths, plugin_path, MSPT_PLUGIN_PATH,
  *      then the build tree or the install directory
  *   4. find each slot's component (model → encoder, criterion → loss,
