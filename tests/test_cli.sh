@@ -163,6 +163,34 @@ sed 's|return base_lr / (1 + step)|return "fast"|; s|/fn"|/fn3"|' "$tap_tmp/fn.l
 run_mspt run "$tap_tmp/fn3.lua"
 expect_error 2 "returned a non-number for step 0" "a scheduler function returning garbage"
 
+# stray modules on the plugin search path: warned once, fatal only when used
+mkdir "$tap_tmp/stray"
+cp "$MSPT_BUILDDIR/tests/plugins/.libs/not_a_plugin.so" "$tap_tmp/stray/libstray.so"
+MSPT_PLUGIN_PATH="$tap_tmp/stray:$MSPT_PLUGIN_PATH:$tap_tmp/stray" \
+    run_mspt run "$tap_tmp/exp.lua" run_dir="$tap_tmp/stray_run"
+ok $([ $rc -eq 0 ] && [ "$(printf '%s' "$err" | grep -c '')" -eq 1 ] &&
+     printf '%s' "$err" | grep -q "^mspt: warning: .*stray/libstray.so: not an mspt plugin"
+     echo $?) "a stray .so on the plugin path: one warning naming it, and the run goes on"
+[ $rc -eq 0 ] || diag "rc=$rc $err"
+cp "$MSPT_BUILDDIR/tests/plugins/bad_abi/.libs/toy.so" "$tap_tmp/stray/old.so"
+MSPT_PLUGIN_PATH="$tap_tmp/stray:$MSPT_PLUGIN_PATH" run_mspt run "$tap_tmp/exp.lua" \
+    run_dir="$tap_tmp/stray_run2"
+expect_error 2 "model._target_: encoder 'toy': the module $tap_tmp/stray/old.so that would provide it was skipped" \
+    "an old-ABI module providing a component the experiment names: exit 2 naming it"
+MSPT_PLUGIN_PATH="$tap_tmp/stray:$MSPT_PLUGIN_PATH" run_mspt plugins
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "toy_sgd" &&
+     [ "$(printf '%s' "$err" | grep -c 'warning')" -eq 2 ]; echo $?) \
+   "plugins lists what loads and warns of what does not"
+run_mspt plugins encoders "$MSPT_BUILDDIR/tests/plugins/toy/.libs/toy.so"
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^encoders.toy$" &&
+     echo "$out" | grep -q "embed_dim *integer *default 8" && ! echo "$out" | grep -q toy_sgd
+     echo $?) "plugins KIND MODULE.so shows the module's components of that kind"
+run_mspt plugins "$MSPT_BUILDDIR/tests/plugins/toy/.libs/toy.so:toy_sgd"
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^optimizers.toy_sgd$" &&
+     [ "$(echo "$out" | grep -c '^[a-z]*\.')" -eq 1 ]; echo $?) "plugins MODULE.so:NAME shows that one"
+run_mspt plugins schedulers "$tap_tmp/stray/libstray.so"
+expect_error 2 "libstray.so: not an mspt plugin" "plugins of a module that is no plugin: exit 2"
+
 # a module given by path in _target_ (relative to the experiment)
 cp "$MSPT_BUILDDIR/tests/plugins/toy/.libs/toy.so" "$tap_tmp/mine.so"
 MSPT_PLUGIN_PATH= run_mspt run "$tap_tmp/exp.lua" model._target_=mine.so \

@@ -103,6 +103,58 @@ int main(void)
     ok(mspt_registry_count(reg2) == 0, "nothing registered by refused modules");
     mspt_registry_free(reg2);
 
+    /* a search directory with stray modules: each is skipped (once), the
+     * others load, and only a lookup of what a skipped one would have
+     * provided fails, naming it */
+    char stray[300];
+    snprintf(stray, sizeof stray, "%s/stray", dir);
+    static const char *const strays[][2] = {{".libs/not_a_plugin.so", "libjunk.so"},
+                                            {"bad_abi/.libs/toy.so", "old.so"},
+                                            {"toy/.libs/toy.so", "toy.so"}};
+    snprintf(cmd, sizeof cmd, "mkdir '%s' && cp '%s' '%s/garbage.so'", stray, copy, stray);
+    for (size_t i = 0; i < 3 && system(cmd) == 0; i++)
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s/%s'", module(strays[i][0]), stray,
+                 strays[i][1]);
+    if (system(cmd) != 0)
+        tap_bail("cp failed");
+    reg2 = mspt_registry_new();
+    const char *why = NULL;
+    ok(mspt_registry_load_dir(reg2, stray, 0, &err) == 0 &&
+           mspt_registry_skipped(reg2, 0, NULL) == 3,
+       "stray modules in a search directory are skipped, not an error (%s)", err.msg);
+    ok(mspt_registry_load_dir(reg2, stray, 1, &err) == 0 &&
+           mspt_registry_skipped(reg2, 0, NULL) == 3,
+       "each is skipped once");
+    mspt_registry_skipped(reg2, 0, &why);
+    ok(why && contains(why, "garbage.so") && contains(why, "cannot load"),
+       "the reason names the file and why (%s)", why ? why : "");
+    mspt_registry_skipped(reg2, 1, &why);
+    ok(why && contains(why, "libjunk.so") && contains(why, "not an mspt plugin"),
+       "a shared object that is no plugin (%s)", why ? why : "");
+    mspt_registry_skipped(reg2, 2, &why);
+    ok(why && contains(why, "old.so") && contains(why, "ABI 99"),
+       "a module of another ABI (%s)", why ? why : "");
+    ok(mspt_registry_count(reg2) == 5 &&
+           mspt_registry_find(reg2, MSPT_KIND_ENCODER, "toy", &err) == NULL &&
+           contains(err.msg, "old.so") && contains(err.msg, "ABI 99") &&
+           contains(err.msg, "would provide it was skipped"),
+       "a component the skipped module registers is not taken from another (%s)", err.msg);
+    ok(mspt_registry_find(reg2, MSPT_KIND_ENCODER, "junk", &err) == NULL &&
+           contains(err.msg, "libjunk.so") && contains(err.msg, "not an mspt plugin"),
+       "nor one its file is named after (%s)", err.msg);
+    mspt_registry_free(reg2);
+    snprintf(cmd, sizeof cmd, "rm '%s/old.so'", stray);
+    if (system(cmd) != 0)
+        tap_bail("rm failed");
+    reg2 = mspt_registry_new();
+    ok(mspt_registry_load_dir(reg2, stray, 0, &err) == 0 &&
+           mspt_registry_find(reg2, MSPT_KIND_DATASET, "toy_ramp", &err) != NULL,
+       "what the other modules provide is found (%s)", err.msg);
+    ok(mspt_registry_load_file(reg2, module(".libs/not_a_plugin.so"), 0, &err) ==
+           MSPT_ERR_CONFIG,
+       "a module named by path still fails");
+    mspt_registry_free(reg2);
+
     ok(!strcmp(mspt_kind_plural(MSPT_KIND_LOSS), "losses") &&
            mspt_kind_from_plural("schedulers") == MSPT_KIND_SCHEDULER &&
            mspt_kind_from_plural("encoder") == MSPT_KIND_ENCODER &&

@@ -1,5 +1,8 @@
-/* mspt plugins [KIND [NAME]]: what is installed, as gst-inspect shows it. */
+/* mspt plugins [KIND [NAME | MODULE.so[:NAME]]] | MODULE.so: what is
+ * installed, or what one module file provides, as gst-inspect shows it. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mspt/mspt.h>
@@ -49,10 +52,78 @@ static void show(const mspt_entry *e)
         printf("  (none)\n");
 }
 
+static const char help[] =
+    "Usage: mspt plugins [KIND [NAME]]\n"
+    "       mspt plugins [KIND] MODULE.so[:NAME]\n"
+    "\n"
+    "Lists the components of every kind (encoders, losses, optimizers,\n"
+    "schedulers, datasets) found on the plugin search path, or of one KIND;\n"
+    "with NAME, shows that component's parameters, types, defaults and help.\n"
+    "A module file given by path (it holds a '/' or ends in .so) is loaded\n"
+    "alone and its components (of KIND, or the one NAME) are shown.\n";
+
+/* A module given by path, as a _target_ may name one. */
+static int is_path(const char *a)
+{
+    size_t n = strlen(a);
+    return strchr(a, '/') || (n > 3 && !strcmp(a + n - 3, ".so")) || strstr(a, ".so:");
+}
+
+/* Every component of the module at `arg` (path.so or path.so:name), of
+ * `kind` (or all kinds when < 0), in full. */
+static int show_module(int kind, const char *arg)
+{
+    char file[PATH_MAX], canon[PATH_MAX];
+    snprintf(file, sizeof file, "%s", arg);
+    char *colon = strstr(file, ".so:");
+    const char *name = NULL;
+    if (colon) {
+        colon[3] = '\0';
+        name = colon + 4;
+    }
+    mspt_error err = {0};
+    mspt_registry *reg = mspt_registry_new();
+    if (mspt_registry_load_file(reg, file, 0, &err) || !realpath(file, canon)) {
+        mspt_registry_free(reg);
+        return mspt_cli_fail(&err);
+    }
+    int shown = 0;
+    for (size_t i = 0; i < mspt_registry_count(reg); i++) {
+        const mspt_entry *e = mspt_registry_at(reg, i);
+        if ((kind >= 0 && (int)e->c->kind != kind) || (name && strcmp(e->c->name, name)) ||
+            strcmp(e->module, canon))
+            continue;
+        if (shown++)
+            printf("\n");
+        show(e);
+    }
+    if (!shown) {
+        char what[128] = "";
+        for (size_t i = 0, off = 0; i < mspt_registry_count(reg) && off < sizeof what; i++) {
+            const mspt_entry *e = mspt_registry_at(reg, i);
+            off += (size_t)snprintf(what + off, sizeof what - off, "%s%s.%s",
+                                    off ? ", " : "", mspt_kind_plural(e->c->kind),
+                                    e->c->name);
+        }
+        mspt_error_set(&err, MSPT_ERR_CONFIG, "%s registers no %s%s%s; it registers: %s",
+                       file, kind >= 0 ? mspt_kind_name(kind) : "component",
+                       name ? " named " : "", name ? name : "", *what ? what : "nothing");
+    }
+    mspt_registry_free(reg);
+    return shown ? 0 : mspt_cli_fail(&err);
+}
+
 int mspt_cmd_plugins(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(help, stdout);
+            return 0;
+        }
     if (argc > 2)
         return mspt_cli_usage("plugins takes at most KIND and NAME");
+    if (argc == 1 && is_path(argv[0]))
+        return show_module(-1, argv[0]);
     int kind = -1;
     if (argc >= 1) {
         kind = mspt_kind_from_plural(argv[0]);
@@ -68,12 +139,15 @@ int mspt_cmd_plugins(int argc, char **argv)
                                   best ? best : "", best ? "'?)" : "");
         }
     }
+    if (argc == 2 && is_path(argv[1]))
+        return show_module(kind, argv[1]);
     mspt_error err = {0};
     mspt_registry *reg = mspt_registry_new();
     if (mspt_registry_load_default(reg, NULL, 0, &err)) {
         mspt_registry_free(reg);
         return mspt_cli_fail(&err);
     }
+    mspt_registry_warn_skipped(reg);
     int rc = 0;
     if (argc == 2) {
         if (!mspt_registry_find(reg, kind, argv[1], &err)) {

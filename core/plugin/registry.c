@@ -24,11 +24,24 @@ typedef struct entry {
     int rank;
 } entry;
 
+/* A module of a search directory that did not load: the run goes on
+ * without it, but a lookup of a component it would have provided fails,
+ * naming it.  "Would have provided": the file's stem (femba.so, libfemba.so:
+ * femba of any kind) and every "kinds.name" its init tried to register. */
+typedef struct skipped {
+    char *path; /* canonical */
+    char *why;
+    char stem[64];
+    char tried[1024]; /* ",encoders.toy,losses.toy_l1," */
+} skipped;
+
 struct mspt_registry {
     module *mods;
     size_t nmods, capmods;
     entry *ents;
     size_t nents, capents;
+    skipped *skips;
+    size_t nskips, capskips;
 };
 
 /* While a module's init runs: where its registrations go. */
@@ -39,6 +52,8 @@ struct mspt_plugin {
     size_t first_entry;
     int failed;
     mspt_error *err;
+    char *tried; /* what it tries to register, or NULL */
+    size_t tried_cap;
 };
 
 static const char *kind_singular[MSPT_KIND_COUNT] = {
@@ -74,8 +89,13 @@ void mspt_registry_free(mspt_registry *reg)
      * objects the caller has not destroyed yet, and unloading buys nothing. */
     for (size_t i = 0; i < reg->nmods; i++)
         free(reg->mods[i].path);
+    for (size_t i = 0; i < reg->nskips; i++) {
+        free(reg->skips[i].path);
+        free(reg->skips[i].why);
+    }
     free(reg->mods);
     free(reg->ents);
+    free(reg->skips);
     free(reg);
 }
 
@@ -130,8 +150,21 @@ static const mspt_component *abi1_dataset(const mspt_component *c)
     return &k->c;
 }
 
+/* Remember "kinds.name" of a component a module tries to register, even
+ * one refused (the descriptor's first fields, abi_version, kind and name,
+ * keep their place in every ABI). */
+static void note_attempt(mspt_plugin *p, const mspt_component *c)
+{
+    if (!p->tried || !c || (unsigned)c->kind >= MSPT_KIND_COUNT || !valid_name(c->name))
+        return;
+    size_t n = strlen(p->tried);
+    snprintf(p->tried + n, p->tried_cap - n, "%s%s.%s,", n ? "" : ",",
+             kind_plural[c->kind], c->name);
+}
+
 int mspt_plugin_register(mspt_plugin *p, const mspt_component *c)
 {
+    note_attempt(p, c);
     if (p->failed)
         return 1;
     p->failed = 1; /* until proven otherwise */
@@ -190,8 +223,10 @@ int mspt_plugin_register(mspt_plugin *p, const mspt_component *c)
     return 0;
 }
 
-int mspt_registry_load_file(mspt_registry *reg, const char *path, int rank,
-                            mspt_error *err)
+/* Load one module; `tried` (may be NULL) collects what its init tries to
+ * register. */
+static int load_module(mspt_registry *reg, const char *path, int rank,
+                       char *tried, size_t tried_cap, mspt_error *err)
 {
     char canon[PATH_MAX];
     if (!realpath(path, canon))
@@ -226,7 +261,7 @@ int mspt_registry_load_file(mspt_registry *reg, const char *path, int rank,
     m->path = strdup(canon);
     m->handle = h;
     m->rank = rank;
-    mspt_plugin p = {reg, m->path, rank, reg->nents, 0, err};
+    mspt_plugin p = {reg, m->path, rank, reg->nents, 0, err, tried, tried_cap};
     int rc = init(&p);
     if (rc != 0 || p.failed) {
         if (!p.failed)
@@ -243,6 +278,88 @@ int mspt_registry_load_file(mspt_registry *reg, const char *path, int rank,
     }
     reg->nmods++;
     return 0;
+}
+
+int mspt_registry_load_file(mspt_registry *reg, const char *path, int rank,
+                            mspt_error *err)
+{
+    return load_module(reg, path, rank, NULL, 0, err);
+}
+
+static const skipped *find_skipped(const mspt_registry *reg, const char *canon)
+{
+    for (size_t i = 0; i < reg->nskips; i++)
+        if (!strcmp(reg->skips[i].path, canon))
+            return &reg->skips[i];
+    return NULL;
+}
+
+/* A module found by a directory search: one that does not load (not a
+ * plugin, another ABI, a duplicate name) is skipped with one warning, so
+ * that a stray file does not stop runs that do not use it. */
+static int load_or_skip(mspt_registry *reg, const char *path, int rank,
+                        mspt_error *err)
+{
+    char canon[PATH_MAX];
+    if (realpath(path, canon) && find_skipped(reg, canon))
+        return 0; /* warned already */
+    skipped s = {0};
+    mspt_error why = {0};
+    int rc = load_module(reg, path, rank, s.tried, sizeof s.tried, &why);
+    if (!rc || why.status != MSPT_ERR_CONFIG || !realpath(path, canon)) {
+        if (rc)
+            *err = why;
+        return rc;
+    }
+    const char *base = strrchr(canon, '/');
+    base = base ? base + 1 : canon;
+    if (!strncmp(base, "lib", 3))
+        base += 3;
+    snprintf(s.stem, sizeof s.stem, "%.*s", (int)(strcspn(base, ".")), base);
+    if (reg->nskips == reg->capskips) {
+        size_t cap = reg->capskips ? 2 * reg->capskips : 4;
+        skipped *k = realloc(reg->skips, cap * sizeof *k);
+        if (!k)
+            return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
+        reg->skips = k;
+        reg->capskips = cap;
+    }
+    s.path = strdup(canon);
+    s.why = strdup(why.msg);
+    if (!s.path || !s.why) {
+        free(s.path);
+        free(s.why);
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
+    }
+    reg->skips[reg->nskips++] = s;
+    return 0;
+}
+
+size_t mspt_registry_skipped(const mspt_registry *reg, size_t i,
+                             const char **why)
+{
+    if (why)
+        *why = i < reg->nskips ? reg->skips[i].why : NULL;
+    return reg->nskips;
+}
+
+void mspt_registry_warn_skipped(const mspt_registry *reg)
+{
+    for (size_t i = 0; i < reg->nskips; i++)
+        fprintf(stderr, "mspt: warning: plugin search path: %s; skipped\n",
+                reg->skips[i].why);
+}
+
+/* Would a skipped module have provided kind.name? */
+static const skipped *skipped_provider(const mspt_registry *reg, mspt_kind kind,
+                                       const char *name)
+{
+    char want[160];
+    snprintf(want, sizeof want, ",%s.%s,", kind_plural[kind], name);
+    for (size_t i = 0; i < reg->nskips; i++)
+        if (!strcmp(reg->skips[i].stem, name) || strstr(reg->skips[i].tried, want))
+            return &reg->skips[i];
+    return NULL;
 }
 
 static int has_suffix(const char *s, const char *suffix)
@@ -282,7 +399,7 @@ static int load_flat(mspt_registry *reg, const char *dir, int rank,
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         if (!rc)
-            rc = mspt_registry_load_file(reg, path, rank, err);
+            rc = load_or_skip(reg, path, rank, err);
         free(names[i]);
     }
     free(names);
@@ -370,6 +487,13 @@ const mspt_component *mspt_registry_find(const mspt_registry *reg,
                                          mspt_kind kind, const char *name,
                                          mspt_error *err)
 {
+    const skipped *k = skipped_provider(reg, kind, name);
+    if (k) { /* never silently another module's component of that name */
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s '%s': the module %s that "
+                       "would provide it was skipped: %s", kind_singular[kind],
+                       name, k->path, k->why);
+        return NULL;
+    }
     entry *e = find_entry(reg, kind, name);
     if (e)
         return e->pub.c;

@@ -25,12 +25,22 @@ void mspt_registry_free(mspt_registry *reg);
 int mspt_registry_load_file(mspt_registry *reg, const char *path, int rank,
                             mspt_error *err);
 /* Load every *.so in dir, dir/<kind>/ and dir/<kind>/.libs/ (the build
- * tree).  A missing directory is not an error. */
+ * tree).  A missing directory is not an error, nor is a module there that
+ * does not load (not a plugin, another ABI, a duplicate): it is skipped and
+ * remembered, and finding a component it would have provided (its file
+ * stem, or a name its init tried to register) fails, naming it. */
 int mspt_registry_load_dir(mspt_registry *reg, const char *dir, int rank,
                            mspt_error *err);
 /* The standard search: extra directories first (may be NULL/0). */
 int mspt_registry_load_default(mspt_registry *reg, const char *const *extra,
                                size_t nextra, mspt_error *err);
+
+/* Modules skipped by directory searches: their count, and the reason of
+ * the i-th ("plugin DIR/x.so: not an mspt plugin (...)"). */
+size_t mspt_registry_skipped(const mspt_registry *reg, size_t i,
+                             const char **why);
+/* One warning line on stderr per skipped module. */
+void mspt_registry_warn_skipped(const mspt_registry *reg);
 
 size_t mspt_registry_count(const mspt_registry *reg);
 const mspt_entry *mspt_registry_at(const mspt_registry *reg, size_t i);

@@ -10,6 +10,7 @@
 #include "config/override.h"
 #include "config/yaml_io.h"
 #include "task/normalize.h"
+#include "task/dist.h"
 
 const mspt_param mspt_experiment_params[] = {
     {"name", MSPT_PARAM_STRING, "experiment", "name of the run"},
@@ -416,7 +417,13 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
     if ((rc = mspt_norm_aliases(x->root, 0, err)) ||
         (rc = mspt_schema_validate(x->root, "", core, slot_keys, err)))
         return rc;
-    return each_table(x, validate_slot, err);
+    if ((rc = each_table(x, validate_slot, err)))
+        return rc;
+    /* Stray modules the experiment does not need: said once, by rank 0
+     * (when the experiment needs one, the error above says it instead). */
+    if (mspt_dist_rank() == 0)
+        mspt_registry_warn_skipped(x->reg);
+    return 0;
 }
 
 void mspt_experiment_free(mspt_experiment *x)
