@@ -191,6 +191,34 @@ ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^optimizers.toy_sgd$" &&
 run_mspt plugins schedulers "$tap_tmp/stray/libstray.so"
 expect_error 2 "libstray.so: not an mspt plugin" "plugins of a module that is no plugin: exit 2"
 
+# plugin bugs named when the model is built
+buggy="$MSPT_BUILDDIR/tests/plugins/buggy/.libs/toy.so"
+run_mspt run "$tap_tmp/exp.lua" model._target_="$buggy" model.label=dup run_dir="$tap_tmp/bug1"
+expect_error 2 "model: encoders.toy: parameter 'gain': the name is used twice" \
+    "a parameter name used twice is named when the model is built"
+ok $([ ! -f "$tap_tmp/bug1/metrics.csv" ]; echo $?) "... before training starts"
+run_mspt run "$tap_tmp/exp.lua" model._target_="$buggy" model.label=undeclared run_dir="$tap_tmp/bug2"
+expect_error 2 "model.samplez: encoders.toy reads this key but does not declare it" \
+    "reading a key the schema does not declare is an error naming it"
+run_mspt reconstruct "$tap_tmp/exp.lua" model._target_="$buggy" model.label=dup \
+    --weights "$tap_tmp/run1/checkpoints/last.safetensors" --windows 2 --out "$tap_tmp/bug.safetensors"
+expect_error 2 "parameter 'gain': the name is used twice" "reconstruct names it too"
+
+# mspt-plugin(7)'s minimal encoder, as printed, builds and trains
+{
+    printf '#include <stdlib.h>\n#include <mspt/mspt.h>\n'
+    sed -n '/^typedef struct { int T; mspt_tensor/,/^\.RE$/p' "$MSPT_SRCDIR/doc/mspt-plugin.7" |
+        grep -v '^\.RE$' | sed 's/\\-/-/g; s/\\(mu/*/g'
+} >"$tap_tmp/minimal.c"
+${CC:-cc} -std=c11 -Wall -Werror -Wno-unused-parameter -shared -fPIC -o "$tap_tmp/minimal.so" \
+    -I"$MSPT_SRCDIR/include" -I"$MSPT_BUILDDIR/include" "$tap_tmp/minimal.c" 2>"$tap_tmp/cc.log"
+ok $? "mspt-plugin(7)'s minimal encoder compiles"
+[ -f "$tap_tmp/minimal.so" ] || diag "$(cat "$tap_tmp/cc.log")"
+run_mspt run "$tap_tmp/exp.lua" "model={_target_: $tap_tmp/minimal.so, samples: 32}" \
+    run_dir="$tap_tmp/minimal" trainer.max_epochs=1
+ok $([ $rc -eq 0 ] && [ -z "$err" ]; echo $?) "... and trains, reading only keys it declares"
+[ $rc -eq 0 ] || diag "rc=$rc $err"
+
 # a module given by path in _target_ (relative to the experiment)
 cp "$MSPT_BUILDDIR/tests/plugins/toy/.libs/toy.so" "$tap_tmp/mine.so"
 MSPT_PLUGIN_PATH= run_mspt run "$tap_tmp/exp.lua" model._target_=mine.so \

@@ -25,8 +25,12 @@ int mspt_cmd_prepare(int argc, char **argv)
     for (size_t i = 0; !rc && i < x.ndata; i++) {
         const mspt_dataset_vt *vt = x.data[i].c->vtable;
         void *ds = NULL;
-        if ((rc = vt->create(&x.data[i].cfg, &ds, &err)))
+        int made = vt->create(&x.data[i].cfg, &ds, &err);
+        if ((rc = mspt_slot_built(&x.data[i], NULL, made, &err))) {
+            if (!made && ds)
+                vt->destroy(ds);
             break;
+        }
         size_t windows;
         int channels, samples;
         vt->shape(ds, &windows, &channels, &samples);

@@ -183,7 +183,8 @@ static int read_windows(mspt_experiment *x, long long n, batch *b, mspt_error *e
     size_t made = 0;
     for (; made < x->ndata && !rc; made++) {
         const mspt_dataset_vt *vt = x->data[made].c->vtable;
-        rc = vt->create(&x->data[made].cfg, &ds[made], err);
+        rc = mspt_slot_built(&x->data[made], NULL,
+                             vt->create(&x->data[made].cfg, &ds[made], err), err);
         src[made] = (mspt_source){vt, ds[made], x->data[made].path};
     }
     long long seed = key(x, "seed")->i;
@@ -355,13 +356,15 @@ static int model_open(mspt_experiment *x, const opts *o, const batch *b,
     mspt_rng *rng = mspt_rng_new((uint64_t)key(x, "seed")->i);
     int rc = m->enc->create(&x->model.cfg, m->ps, rng, &m->self, err);
     mspt_rng_free(rng);
+    rc = mspt_slot_built(&x->model, m->ps, rc, err);
     if (!rc && (rc = m->enc->check_input(m->self, b->C, b->T, err)))
         mspt_error_prefix(err, "%s", o->input ? "--input" : "data");
     if (!rc && (rc = mspt_checkpoint_load_weights(o->weights, m->ps,
                                                      MSPT_WEIGHTS_EXTRA_OK, NULL, 0, err)))
         mspt_error_prefix(err, "--weights");
     if (!rc)
-        rc = m->lvt->create(&x->criterion.cfg, &m->loss, err);
+        rc = mspt_slot_built(&x->criterion, NULL,
+                             m->lvt->create(&x->criterion.cfg, &m->loss, err), err);
     return rc;
 }
 

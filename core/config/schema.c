@@ -294,6 +294,23 @@ void mspt_config_init(mspt_config *cfg, const char *path, const mspt_node *map)
 {
     snprintf(cfg->path, sizeof cfg->path, "%s", path);
     cfg->map = map;
+    cfg->undeclared[0] = '\0';
+}
+
+const char *mspt_config_undeclared(const mspt_config *cfg)
+{
+    return cfg->undeclared[0] ? cfg->undeclared : NULL;
+}
+
+/* The value at key; NULL, remembering the key, when the schema does not
+ * declare it (every declared key is present once defaults are filled in,
+ * unset optional ones as null). */
+static const mspt_node *declared(const mspt_config *cfg, const char *key)
+{
+    const mspt_node *v = mspt_node_at(cfg->map, key);
+    if (!v && !cfg->undeclared[0]) /* the handle is the host's, not const */
+        snprintf(((mspt_config *)cfg)->undeclared, sizeof cfg->undeclared, "%s", key);
+    return v;
 }
 
 const char *mspt_config_path(const mspt_config *cfg) { return cfg->path; }
@@ -307,17 +324,20 @@ int mspt_config_has(const mspt_config *cfg, const char *key)
 static const mspt_node *lookup(const mspt_config *cfg, const char *key,
                                mspt_node_type want)
 {
-    const mspt_node *v = mspt_node_at(cfg->map, key);
-    if (v && v->type == want)
+    const mspt_node *v = declared(cfg, key);
+    if (!v) /* reported as an error when the component is built */
+        return NULL;
+    if (v->type == want)
         return v;
-    if (v && want == MSPT_NODE_FLOAT && v->type == MSPT_NODE_INT)
+    if (want == MSPT_NODE_FLOAT && v->type == MSPT_NODE_INT)
         return v;
-    /* A plugin reading a key its schema does not declare is a plugin bug;
-     * say so once, and read it as zero. */
-    if ((v && v->type != MSPT_NODE_NULL) || want != MSPT_NODE_STRING)
+    /* A declared key read as another type, or an unset optional one read
+     * without mspt_config_has: a plugin bug; say so, and read it as zero. */
+    if (v->type != MSPT_NODE_NULL || want != MSPT_NODE_STRING)
         fprintf(stderr, "mspt: warning: %s.%s read as %s but %s\n", cfg->path,
                 key, mspt_node_type_name(want),
-                v ? mspt_node_type_name(v->type) : "it is not set");
+                v->type != MSPT_NODE_NULL ? mspt_node_type_name(v->type)
+                                          : "it is not set");
     return NULL;
 }
 
@@ -341,19 +361,19 @@ int mspt_config_bool(const mspt_config *cfg, const char *key)
 
 const char *mspt_config_string(const mspt_config *cfg, const char *key)
 {
-    const mspt_node *v = mspt_node_at(cfg->map, key);
+    const mspt_node *v = declared(cfg, key);
     return v && v->type == MSPT_NODE_STRING ? v->s : NULL;
 }
 
 size_t mspt_config_len(const mspt_config *cfg, const char *key)
 {
-    const mspt_node *v = mspt_node_at(cfg->map, key);
+    const mspt_node *v = declared(cfg, key);
     return v && v->type == MSPT_NODE_LIST ? v->n : 0;
 }
 
 static const mspt_node *item(const mspt_config *cfg, const char *key, size_t i)
 {
-    const mspt_node *v = mspt_node_at(cfg->map, key);
+    const mspt_node *v = declared(cfg, key);
     return v && v->type == MSPT_NODE_LIST && i < v->n ? v->items[i] : NULL;
 }
 

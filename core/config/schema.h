@@ -29,8 +29,12 @@ void mspt_schema_fill_defaults(mspt_node *map, const mspt_param *const *schemas)
 struct mspt_config {
     char path[256];
     const mspt_node *map;
+    char undeclared[128]; /* the first key read that the schema lacks */
 };
 void mspt_config_init(mspt_config *cfg, const char *path, const mspt_node *map);
+/* The first key a component read that its schema does not declare (a
+ * plugin bug, reported when the component is built), or NULL. */
+const char *mspt_config_undeclared(const mspt_config *cfg);
 
 /* Human name of a parameter type ("integer", "list of numbers"). */
 const char *mspt_param_type_name(mspt_param_type t);

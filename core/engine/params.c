@@ -1,6 +1,8 @@
 /* Named persistent parameters with their gradient buffers. */
 #include <mspt/tensor.h>
 
+#include "engine/params.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,22 @@
 struct mspt_params {
     mspt_tensor **items;
     size_t n, cap;
+    char refused[320]; /* the first parameter refused, and why */
 };
+
+const char *mspt_params_refused(const mspt_params *ps)
+{
+    return ps->refused[0] ? ps->refused : NULL;
+}
+
+/* Say why a parameter was not made; the builder reports the first. */
+static mspt_tensor *refuse(mspt_params *ps, const char *name, const char *why)
+{
+    if (!ps->refused[0])
+        snprintf(ps->refused, sizeof ps->refused, "parameter '%.200s': %s",
+                 name ? name : "(null)", why);
+    return NULL;
+}
 
 mspt_params *mspt_params_new(void) { return calloc(1, sizeof(mspt_params)); }
 
@@ -51,19 +68,23 @@ static float *zeroed_floats(size_t n)
 mspt_tensor *mspt_param_new(mspt_params *ps, const char *name, int ndim,
                             const int *shape, int flags)
 {
-    if (!name || ndim < 1 || ndim > MSPT_MAX_DIMS || mspt_params_find(ps, name))
-        return NULL;
+    if (!name || !*name)
+        return refuse(ps, name, "a parameter needs a name");
+    if (ndim < 1 || ndim > MSPT_MAX_DIMS)
+        return refuse(ps, name, "ndim must be 1 to " MSPT_STR(MSPT_MAX_DIMS));
+    if (mspt_params_find(ps, name))
+        return refuse(ps, name, "the name is used twice");
     if (ps->n == ps->cap) {
         size_t cap = ps->cap ? 2 * ps->cap : 32;
         mspt_tensor **items = realloc(ps->items, cap * sizeof *items);
         if (!items)
-            return NULL;
+            return refuse(ps, name, "out of memory");
         ps->items = items;
         ps->cap = cap;
     }
     mspt_tensor *t = calloc(1, sizeof *t);
     if (!t)
-        return NULL;
+        return refuse(ps, name, "out of memory");
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->numel = mspt_shape_numel(ndim, shape);
@@ -74,7 +95,7 @@ mspt_tensor *mspt_param_new(mspt_params *ps, const char *name, int ndim,
     t->grad = zeroed_floats(t->numel);
     if (!t->name || !t->data || !t->grad) {
         param_free(t);
-        return NULL;
+        return refuse(ps, name, "out of memory");
     }
     ps->items[ps->n++] = t;
     return t;
@@ -89,7 +110,7 @@ mspt_tensor *mspt_param_newf(mspt_params *ps, int flags, int ndim,
     int n = vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
     if (n < 0 || n >= (int)sizeof name)
-        return NULL;
+        return refuse(ps, name, "the name is longer than 255 characters");
     return mspt_param_new(ps, name, ndim, shape, flags);
 }
 

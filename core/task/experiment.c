@@ -10,6 +10,7 @@
 #include "config/override.h"
 #include "config/yaml_io.h"
 #include "task/normalize.h"
+#include "engine/params.h"
 #include "task/dist.h"
 
 const mspt_param mspt_experiment_params[] = {
@@ -424,6 +425,23 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
     if (mspt_dist_rank() == 0)
         mspt_registry_warn_skipped(x->reg);
     return 0;
+}
+
+int mspt_slot_built(const mspt_slot *s, const mspt_params *ps, int rc,
+                    mspt_error *err)
+{
+    const char *key = mspt_config_undeclared(&s->cfg);
+    const char *refused = ps ? mspt_params_refused(ps) : NULL;
+    if (key)
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s.%s: %s.%s reads this key "
+                              "but does not declare it among its parameters (a "
+                              "plugin bug: add it to the component's schema)",
+                              s->path, key, mspt_kind_plural(s->c->kind), s->c->name);
+    if (refused)
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: %s.%s: %s (a plugin bug)",
+                              s->path, mspt_kind_plural(s->c->kind), s->c->name,
+                              refused);
+    return rc;
 }
 
 void mspt_experiment_free(mspt_experiment *x)

@@ -55,4 +55,12 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
                          mspt_error *err);
 void mspt_experiment_free(mspt_experiment *x);
 
+/* After slot s's component was built (create returned rc; ps: the
+ * encoder's parameters, or NULL): a plugin bug create did not report, a
+ * key read that its schema does not declare or a parameter refused (a
+ * name used twice), becomes the error, naming the key or parameter and
+ * the component. */
+int mspt_slot_built(const mspt_slot *s, const mspt_params *ps, int rc,
+                    mspt_error *err);
+
 #endif

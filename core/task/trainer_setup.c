@@ -247,7 +247,8 @@ int trainer_setup(trainer *t, mspt_error *err)
     mspt_source src[MSPT_MAX_DATASETS];
     for (size_t i = 0; i < x->ndata; i++) {
         const mspt_dataset_vt *dvt = x->data[i].c->vtable;
-        if ((rc = dvt->create(&x->data[i].cfg, &t->datasets[i], err))) {
+        rc = dvt->create(&x->data[i].cfg, &t->datasets[i], err);
+        if ((rc = mspt_slot_built(&x->data[i], NULL, rc, err))) {
             mspt_rng_free(init_rng);
             return rc;
         }
@@ -270,17 +271,19 @@ int trainer_setup(trainer *t, mspt_error *err)
     t->enc = x->model.c->vtable;
     rc = t->enc->create(&x->model.cfg, t->params, init_rng, &t->model, err);
     mspt_rng_free(init_rng);
-    if (rc)
+    if ((rc = mspt_slot_built(&x->model, t->params, rc, err)))
         return rc;
     if ((rc = t->enc->check_input(t->model, t->C, t->T, err)))
         return mspt_error_prefix(err, "data");
     t->lvt = x->criterion.c->vtable;
-    if ((rc = t->lvt->create(&x->criterion.cfg, &t->loss, err)))
+    rc = t->lvt->create(&x->criterion.cfg, &t->loss, err);
+    if ((rc = mspt_slot_built(&x->criterion, NULL, rc, err)))
         return rc;
     if ((rc = build_groups(t, err)))
         return rc;
     t->ovt = x->optimizer.c->vtable;
-    if ((rc = t->ovt->create(&x->optimizer.cfg, t->groups, t->ngroups, &t->opt, err)))
+    rc = t->ovt->create(&x->optimizer.cfg, t->groups, t->ngroups, &t->opt, err);
+    if ((rc = mspt_slot_built(&x->optimizer, NULL, rc, err)))
         return rc;
 
     size_t batches = mspt_loader_batches(t->loader, MSPT_SPLIT_TRAIN,
@@ -300,7 +303,8 @@ int trainer_setup(trainer *t, mspt_error *err)
                                       : info.steps_per_epoch * s->max_epochs;
     if (x->scheduler.c) {
         t->svt = x->scheduler.c->vtable;
-        if ((rc = t->svt->create(&x->scheduler.cfg, &info, &t->sched, err)))
+        rc = t->svt->create(&x->scheduler.cfg, &info, &t->sched, err);
+        if ((rc = mspt_slot_built(&x->scheduler, NULL, rc, err)))
             return rc;
     }
 

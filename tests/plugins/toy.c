@@ -29,8 +29,16 @@ static int enc_create(const mspt_config *cfg, mspt_params *ps, mspt_rng *rng,
                               mspt_config_path(cfg));
     }
     int shape[1] = {e->samples};
+    const char *bias = "bias";
+#ifdef TOY_BUGGY /* plugin bugs the host must name when the model is built */
+    const char *bug = mspt_config_string(cfg, "label");
+    if (bug && !strcmp(bug, "dup"))
+        bias = "gain"; /* a parameter name used twice */
+    if (bug && !strcmp(bug, "undeclared"))
+        e->samples = (int)mspt_config_int(cfg, "samplez"); /* not in the schema */
+#endif
     e->gain = mspt_param_new(ps, "gain", 1, shape, 0);
-    e->bias = mspt_param_new(ps, "bias", 1, shape, MSPT_PARAM_HEAD);
+    e->bias = mspt_param_new(ps, bias, 1, shape, MSPT_PARAM_HEAD);
     mspt_init_uniform(e->gain, rng, 0.5f, 1.5f);
     *self = e;
     return 0;
