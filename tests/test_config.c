@@ -175,6 +175,33 @@ static void test_lua(void)
     mspt_node_free(t);
     lua_close(L);
 
+    /* a script given by a relative path: mspt.path() is absolute, and so
+     * taken as is by load_yaml (it used to double the directory) */
+    write_file("rel.lua",
+               "local mspt = require 'mspt'\n"
+               "return { p = mspt.path('h.yaml'),"
+               " yaml = mspt.load_yaml(mspt.path('h.yaml')).patch }\n");
+    char cwd[4096], parent[256], rel[600];
+    snprintf(parent, sizeof parent, "%s", tmpdir);
+    char *slash = strrchr(parent, '/');
+    if (!slash || slash == parent || !getcwd(cwd, sizeof cwd))
+        tap_bail("tmpdir");
+    *slash = '\0';
+    snprintf(rel, sizeof rel, "%s/rel.lua", slash + 1); /* from its parent */
+    if (chdir(parent) != 0)
+        tap_bail("chdir");
+    t = mspt_lua_load(rel, &L, &err);
+    if (chdir(cwd) != 0)
+        tap_bail("chdir back");
+    mspt_node *p = t ? mspt_node_get(t, "p") : NULL;
+    y = t ? mspt_node_get(t, "yaml") : NULL;
+    ok(t && p && p->s[0] == '/' && y && y->type == MSPT_NODE_LIST && y->n == 2,
+       "lua: load_yaml(mspt.path(x)) from a script given by a relative path (%s)",
+       t ? (p ? p->s : "-") : err.msg);
+    mspt_node_free(t);
+    if (L)
+        lua_close(L);
+
     write_file("syntax.lua", "return {\n  a = 1,\n  b = = 2 }\n");
     snprintf(path, sizeof path, "%s/syntax.lua", tmpdir);
     t = mspt_lua_load(path, &L, &err);

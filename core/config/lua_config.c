@@ -360,9 +360,13 @@ mspt_node *mspt_lua_load(const char *path, lua_State **L_out, mspt_error *err)
     }
     luaL_openlibs(L);
 
-    char buf[4096];
+    /* Absolute, so that mspt.path() results stay valid when passed back to
+     * mspt.load_yaml() or mspt.glob(), or used from another directory. */
+    char buf[4096], abs[PATH_MAX];
     snprintf(buf, sizeof buf, "%s", path);
     char *dir = dirname(buf);
+    if (realpath(dir, abs))
+        dir = abs;
     lua_pushstring(L, dir);
     lua_setfield(L, LUA_REGISTRYINDEX, "mspt.script_dir");
 
