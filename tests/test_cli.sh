@@ -17,6 +17,17 @@ ok $(env MSPT_THIN_GEMM=0 "$MSPT_BUILDDIR/mspt" --version | grep -q "^thin GEMMs
 ok $(env MSPT_THIN_GEMM=yes "$MSPT_BUILDDIR/mspt" --version 2>&1 >/dev/null |
      grep -q "^mspt: ignoring MSPT_THIN_GEMM=yes: it is 0 or 1$"
      echo $?) "a bad MSPT_THIN_GEMM is named on stderr and ignored"
+for c in run plugins reconstruct plot prepare; do
+    run_mspt $c --help
+    ok $([ $rc -eq 0 ] && [ -z "$err" ] && echo "$out" | grep -q "^Usage: mspt $c"; echo $?) \
+       "$c --help prints its usage on stdout"
+    sed -n '/^\.SH SYNOPSIS/,/^\.SH DESCRIPTION/p' "$MSPT_SRCDIR/doc/mspt.1" |
+        grep -q "^\.B mspt $c\$"
+    ok $? "mspt(1)'s SYNOPSIS lists $c"
+done
+run_mspt run "$tap_tmp/x.lua" -h
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "YAML flow syntax"; echo $?) \
+   "run -h after the experiment, and it documents table overrides"
 run_mspt frobnicate
 expect_error 2 "unknown command 'frobnicate'" "unknown command: exit 2, one line"
 run_mspt

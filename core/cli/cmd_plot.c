@@ -12,8 +12,20 @@
 #include "cli/cli.h"
 #include "task/curves.h"
 
+static const char help[] =
+    "Usage: mspt plot RUN_DIR [--log]\n"
+    "\n"
+    "Renders the run's loss curves from RUN_DIR/metrics.csv (train_loss per\n"
+    "step, train_loss_epoch and val_loss per epoch, lr on a second axis) to\n"
+    "RUN_DIR/plots/curves.png.\n"
+    "  --log  logarithmic loss axis\n";
+
 int mspt_cmd_plot(int argc, char **argv)
 {
+    if (mspt_cli_wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
     const char *run_dir = NULL;
     int log_y = 0;
     for (int i = 0; i < argc; i++) {

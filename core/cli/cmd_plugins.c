@@ -115,11 +115,10 @@ static int show_module(int kind, const char *arg)
 
 int mspt_cmd_plugins(int argc, char **argv)
 {
-    for (int i = 0; i < argc; i++)
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(help, stdout);
-            return 0;
-        }
+    if (mspt_cli_wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
     if (argc > 2)
         return mspt_cli_usage("plugins takes at most KIND and NAME");
     if (argc == 1 && is_path(argv[0]))

@@ -10,8 +10,19 @@
 #include "config/override.h"
 #include "task/experiment.h"
 
+static const char help[] =
+    "Usage: mspt prepare EXPERIMENT [OVERRIDE...]\n"
+    "\n"
+    "Builds the experiment's datasets once, so that those with a\n"
+    "preprocessing cache (EDF) fill it ahead of training, and prints what\n"
+    "each holds.  Overrides as for 'mspt run'.\n";
+
 int mspt_cmd_prepare(int argc, char **argv)
 {
+    if (mspt_cli_wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
     if (argc < 1)
         return mspt_cli_usage("prepare: missing experiment file");
     for (int i = 1; i < argc; i++)

@@ -413,11 +413,10 @@ static int run(mspt_experiment *x, const opts *o, const batch *b, model *m,
 
 int mspt_cmd_reconstruct(int argc, char **argv)
 {
-    for (int i = 0; i < argc; i++)
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(help, stdout);
-            return 0;
-        }
+    if (mspt_cli_wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
     opts o;
     int rc = parse(argc, argv, &o);
     if (rc)

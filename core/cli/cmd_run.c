@@ -64,8 +64,27 @@ static int prepare(mspt_experiment *x, char *run_dir, const char **resume,
     return rc ? rc : mspt_yaml_save(x->root, hp, err);
 }
 
+static const char help[] =
+    "Usage: mspt run EXPERIMENT [--resume[=CHECKPOINT]] [OVERRIDE...]\n"
+    "\n"
+    "Pretrains as the experiment says: a Lua script returning the experiment\n"
+    "table, or the hparams.yaml of an earlier run (no code runs).  The run\n"
+    "directory gets hparams.yaml, metrics.csv, tb/, plots/ and checkpoints/.\n"
+    "  --resume[=CKPT]  continue a stopped run from run_dir's\n"
+    "                   checkpoints/last.safetensors (or CKPT)\n"
+    "Overrides (Hydra's habits):\n"
+    "  key.path=value   change a key (typed by the value it replaces)\n"
+    "  +key.path=value  add a key\n"
+    "  ~key.path        remove a key; ~scheduler: no scheduler (constant lr)\n"
+    "Tables and lists are YAML flow syntax:\n"
+    "  '+scheduler={_target_: linear, warmup_epochs: 2}'  'plots.samples=[0, 4]'\n";
+
 int mspt_cmd_run(int argc, char **argv)
 {
+    if (mspt_cli_wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
     const char *file = NULL, *resume = NULL;
     const char *overrides[256];
     size_t noverrides = 0;

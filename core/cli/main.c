@@ -22,6 +22,7 @@ static const char usage[] =
     "                                  from run_dir's last checkpoint\n"
     "  plugins [KIND [NAME]]           list components; one component's\n"
     "                                  parameters\n"
+    "  plugins [KIND] MODULE.so[:NAME] what a module file provides\n"
     "  reconstruct EXPERIMENT --weights W (--input X | --windows N) --out O\n"
     "                                  a model's reconstruction, embeddings\n"
     "                                  (and --grad gradients) of a batch\n"
@@ -30,7 +31,9 @@ static const char usage[] =
     "  prepare EXPERIMENT [KEY=VALUE...]  build the datasets (fill caches)\n"
     "\n"
     "Overrides follow Hydra: optimizer.lr=5e-4 changes an existing key,\n"
-    "+trainer.max_steps=10 adds one, ~key removes one.\n"
+    "+trainer.max_steps=10 adds one, ~key removes one; tables are YAML flow\n"
+    "syntax: '+scheduler={_target_: linear, warmup_epochs: 2}'.\n"
+    "'mspt COMMAND --help' describes each command.\n"
     "\n"
     "Options:\n"
     "  -h, --help      this help\n"
@@ -38,6 +41,14 @@ static const char usage[] =
     "\n"
     "Environment: MSPT_PLUGIN_PATH (colon-separated plugin directories),\n"
     "MSPT_BLIS_ARCH (force a BLIS kernel set).  See mspt(1).\n";
+
+int mspt_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    return 0;
+}
 
 int mspt_cli_fail(const mspt_error *err)
 {
