@@ -150,6 +150,27 @@ ok $([ $rc -eq 0 ] && grep -q "windows: 4" "$tap_tmp/data1/hparams.yaml"; echo $
    "data.1={...} replaces one dataset of the list"
 [ $rc -eq 0 ] || diag "rc=$rc $err"
 
+# no validation split: no val_loss printed, nothing but what is kept
+run_mspt run "$tap_tmp/exp.lua" trainer.train_val_split=1.0 trainer.save_top_k=0 \
+    run_dir="$tap_tmp/noval"
+ok $([ $rc -eq 0 ] && echo "$out" | grep -q "^epoch 2: train_loss [0-9.]* (" &&
+     ! echo "$out" | grep -qi "nan"; echo $?) "train_val_split = 1: no 'val_loss nan' printed"
+[ $rc -eq 0 ] || diag "rc=$rc $err"
+run_mspt run "$tap_tmp/exp.lua" trainer.train_val_split=1.0 run_dir="$tap_tmp/noval2"
+expect_error 2 "trainer.monitor: val_loss, but there is no validation" \
+    "monitoring val_loss without validation is a configuration error"
+ok $([ ! -e "$tap_tmp/noval2" ]; echo $?) "... leaving no run directory"
+# data errors are input errors: exit 2, nothing written
+printf 'not an EDF file' >"$tap_tmp/bad.edf"
+run_mspt run "$tap_tmp/exp.lua" 'data=[{_target_: edf, path: bad.edf}]' run_dir="$tap_tmp/baddata"
+expect_error 2 "bad.edf" "an unreadable data file: exit 2 naming it"
+ok $([ ! -e "$tap_tmp/baddata" ]; echo $?) "... leaving no run directory"
+run_mspt run "$tap_tmp/exp.lua" 'data=[{_target_: edf, path: nothere.edf}]' run_dir="$tap_tmp/baddata"
+expect_error 2 "nothere.edf" "a missing data file: exit 2 naming it"
+run_mspt run "$tap_tmp/exp.lua" 'data={_target_: edf, path: nothere.edf}' run_dir="$tap_tmp/baddata"
+expect_error 2 "override 'data={_target_: edf, path: nothere.edf}': expected a list like the value it replaces" \
+    "a YAML table for a list is refused, not read as a Lua list"
+
 # training guards and Lua-function schedulers
 run_mspt run "$tap_tmp/exp.lua" run_dir="$tap_tmp/nan" optimizer.lr=1e38 criterion._target_=mse
 ok $([ $rc -eq 1 ] && printf '%s' "$err" | grep -q "step 1 (epoch 1, batch 2): the loss is not finite; no checkpoint was written yet" &&

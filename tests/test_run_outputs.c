@@ -37,12 +37,12 @@ static const char *exp_lua =
 
 static mspt_error last_err; /* of the last train() */
 
-static int train_from(const char *run, const char *const *ov, size_t n,
-                      const char *resume)
+static int train_file(const char *file, const char *run, const char *const *ov,
+                      size_t n, const char *resume)
 {
     char path[128], run_dir[128];
     mspt_error err = {0};
-    snprintf(path, sizeof path, "%s/exp.lua", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(run_dir, sizeof run_dir, "%s/%s", dir, run);
     mspt_experiment x;
     int rc = mspt_experiment_load(&x, path, ov, n, &err);
@@ -55,9 +55,44 @@ static int train_from(const char *run, const char *const *ov, size_t n,
     return rc;
 }
 
+static int train_from(const char *run, const char *const *ov, size_t n,
+                      const char *resume)
+{
+    return train_file("exp.lua", run, ov, n, resume);
+}
+
 static int train(const char *run, const char *const *ov, size_t n)
 {
     return train_from(run, ov, n, NULL);
+}
+
+/* Empty directories under dir/run (itself included); -1 if it is absent. */
+static int empty_dirs(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int entries = 0, empty = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        entries++;
+        char sub[1024];
+        struct stat st;
+        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+            empty += empty_dirs(sub);
+    }
+    closedir(d);
+    return empty + (entries == 0);
+}
+
+static int run_empty_dirs(const char *run)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, run);
+    return empty_dirs(p);
 }
 
 /* The records of run's event files, oldest file first (their names sort
@@ -246,6 +281,76 @@ int main(void)
     mspt_experiment_free(&x);
     ok(rc == MSPT_ERR_CONFIG && strstr(err.msg, "logger[1]: unknown logger 'wandb'"),
        "an unknown logger is refused (%s)", err.msg);
+
+    /* without validation: no val_loss anywhere, checkpoints by val_loss
+     * refused, and disabled outputs leave no empty directories */
+    const char *noval[] = {"trainer.train_val_split=1.0", "trainer.save_top_k=0",
+                           "trainer.save_last=false", "plots.samples=[]",
+                           "trainer.log_every_n_steps=1"};
+    ok(train("noval", noval, 5) == 0, "a run without validation (train_val_split = 1)");
+    nrows = read_csv("noval", rows, 256);
+    int vals = 0, epochs = 0;
+    for (int r = 0; r < nrows; r++) {
+        vals += !isnan(rows[r].v[2]);
+        epochs += !isnan(rows[r].v[1]);
+    }
+    ok(nrows > 0 && epochs == 3 && vals == 0,
+       "metrics.csv: train_loss_epoch of 3 epochs, no val_loss value (%d)", vals);
+    nfiles = event_files("noval", evpath, 2);
+    buf = nfiles == 1 ? slurp(evpath[0], &len) : NULL;
+    nev = buf ? read_records(buf, len, ev, 4096, &why) : -1;
+    int tb_vals = 0, tb_scalars = 0;
+    for (int i = 1; i < nev; i++) {
+        tb_scalars += ev[i].has_simple;
+        tb_vals += ev[i].has_simple && !strcmp(ev[i].tag, "val_loss");
+    }
+    free(buf);
+    ok(tb_scalars > 0 && tb_vals == 0, "TensorBoard: no val_loss either (%d of %d scalars)",
+       tb_vals, tb_scalars);
+    ok(!exists("noval", "checkpoints") && run_empty_dirs("noval") == 0,
+       "no checkpoints directory when none is kept, no empty directory (%d)",
+       run_empty_dirs("noval"));
+    const char *quiet[] = {"trainer.train_val_split=1.0", "trainer.save_top_k=0",
+                           "trainer.save_last=false", "plots.samples=[]", "logger=[]"};
+    ok(train("quiet", quiet, 5) == 0 && exists("quiet", "hparams.yaml") &&
+           run_empty_dirs("quiet") == 0 && !exists("quiet", "plots"),
+       "no loggers, plots nor checkpoints: hparams.yaml alone (%d empty)",
+       run_empty_dirs("quiet"));
+    const char *monitor[] = {"trainer.train_val_split=1.0"};
+    ok(train("monitor", monitor, 1) == MSPT_ERR_CONFIG &&
+           strstr(last_err.msg, "trainer.monitor: val_loss, but there is no validation"),
+       "checkpoints ranked by val_loss without validation: a configuration error (%s)",
+       last_err.msg);
+    ok(!exists("monitor", "") && !exists("far", "") && !exists("nochan", ""),
+       "configuration errors leave no run directory nor hparams.yaml");
+
+    /* the default plots.samples {0, 1, 2} is cut to a smaller split */
+    snprintf(path, sizeof path, "%s/small.lua", dir);
+    fp = fopen(path, "w");
+    fputs("local e = dofile(require('mspt').script_dir .. '/exp.lua')\n"
+          "e.plots.samples = nil\n"
+          "e.trainer.train_val_split = 0.95\n"
+          "return e\n", fp);
+    fclose(fp);
+    ok(train_file("small.lua", "small", NULL, 0, NULL) == 0 &&
+           exists("small", "plots/epoch_001_sample_1.png") &&
+           !exists("small", "plots/epoch_001_sample_2.png"),
+       "default plot samples past a 2-window validation split are dropped (%s)",
+       last_err.msg);
+    char hp[256], line[256];
+    snprintf(hp, sizeof hp, "%s/small/hparams.yaml", dir);
+    int recorded = 0;
+    fp = fopen(hp, "r");
+    while (fp && fgets(line, sizeof line, fp))
+        recorded += !strcmp(line, "  samples: [0, 1]\n");
+    if (fp)
+        fclose(fp);
+    ok(recorded == 1, "hparams.yaml records the samples plotted");
+    const char *explicit3[] = {"plots.samples=[0, 1, 2]"};
+    ok(train_file("small.lua", "small3", explicit3, 1, NULL) == MSPT_ERR_CONFIG &&
+           strstr(last_err.msg, "plots.samples[3]: window 2, but the validation split "
+                                "has 2 windows"),
+       "explicit samples past the split stay an error (%s)", last_err.msg);
 
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -10,8 +10,6 @@
 
 #include "cli/cli.h"
 #include "config/override.h"
-#include "config/yaml_io.h"
-#include "io/files.h"
 #include "task/dist.h"
 #include "task/experiment.h"
 #include "task/trainer.h"
@@ -27,8 +25,8 @@ static void default_run_dir(const mspt_node *root, char *out, size_t size)
     snprintf(out, size, "runs/%s/%s", name ? name->s : "experiment", stamp);
 }
 
-/* Threads, the run directory and its hparams.yaml (rank 0 writes files:
- * under MPI the other ranks only train). */
+/* Threads and the run directory's name (mspt_train makes it, with its
+ * hparams.yaml, once the configuration has proved good). */
 static int prepare(mspt_experiment *x, char *run_dir, const char **resume,
                    mspt_error *err)
 {
@@ -58,10 +56,7 @@ static int prepare(mspt_experiment *x, char *run_dir, const char **resume,
                               "run_dir %s holds an earlier run (%s); continue it "
                               "with --resume, or choose another run_dir", run_dir,
                               last);
-    int rc = mspt_make_dirs(run_dir, err);
-    char hp[PATH_MAX + 16];
-    snprintf(hp, sizeof hp, "%s/hparams.yaml", run_dir);
-    return rc ? rc : mspt_yaml_save(x->root, hp, err);
+    return 0;
 }
 
 static const char help[] =

@@ -109,7 +109,8 @@ static mspt_node *typed_value(const mspt_node *old, const char *text,
         snprintf(buf, sizeof buf, "%s", text);
         size_t n = strlen(buf);
         if (old->type == MSPT_NODE_LIST && n >= 2 && buf[0] == '{' &&
-            buf[n - 1] == '}') { /* Lua list syntax */
+            buf[n - 1] == '}' && !strchr(buf, ':')) { /* Lua list syntax
+                                                         (not a YAML table) */
             buf[0] = '[';
             buf[n - 1] = ']';
         }

@@ -35,7 +35,7 @@ const mspt_param mspt_experiment_params[] = {
      "stop after this many optimizer updates (-1: no limit)"},
     {"trainer.batch_size", MSPT_PARAM_INT, "32", "windows per batch"},
     {"trainer.train_val_split", MSPT_PARAM_FLOAT, "0.8",
-     "fraction of each dataset used for training (seeded split)"},
+     "fraction of each dataset used for training (seeded split; 1: no validation)"},
     {"trainer.shuffle", MSPT_PARAM_BOOL, "true", "reshuffle training windows each epoch"},
     {"trainer.drop_last", MSPT_PARAM_BOOL, "true", "drop a last incomplete training batch"},
     {"trainer.gradient_clip_val", MSPT_PARAM_FLOAT, "0",
@@ -53,7 +53,8 @@ const mspt_param mspt_experiment_params[] = {
     {"trainer.save_last", MSPT_PARAM_BOOL, "true", "keep checkpoints/last.safetensors"},
     {"trainer.save_top_k", MSPT_PARAM_INT, "1",
      "keep the k best checkpoints by monitor (0: none)"},
-    {"trainer.monitor", MSPT_PARAM_STRING, "val_loss", "metric ranking checkpoints"},
+    {"trainer.monitor", MSPT_PARAM_STRING, "val_loss",
+     "metric ranking checkpoints (val_loss needs a validation split)"},
     {"trainer.mode", MSPT_PARAM_STRING, "min", "\"min\" or \"max\" of monitor is best"},
     {"trainer.progress_bar", MSPT_PARAM_STRING, "auto",
      "\"auto\" (on a terminal), \"on\" or \"off\""},
@@ -69,7 +70,8 @@ const mspt_param mspt_experiment_params[] = {
     {"logger", MSPT_PARAM_STRINGS, "{\"tensorboard\", \"csv\"}",
      "where metrics go: \"tensorboard\" (run_dir/tb) and/or \"csv\" (metrics.csv)"},
     {"plots.samples", MSPT_PARAM_INTS, "{0, 1, 2}",
-     "validation windows whose reconstruction is plotted each epoch"},
+     "validation windows whose reconstruction is plotted each epoch (the "
+     "default keeps those the split has)"},
     {"plots.channels", MSPT_PARAM_INTS, "{0}", "channels plotted for each sample"},
     {"plots.width", MSPT_PARAM_INT, "900", "plot width in pixels"},
     {"plots.height", MSPT_PARAM_INT, "320", "plot height in pixels"},
@@ -408,7 +410,10 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
     const mspt_param *core[] = {mspt_experiment_params, NULL};
     if ((rc = mspt_norm_aliases(x->root, 1, err)))
         return rc;
+    int had_samples = mspt_node_at(x->root, "plots.samples") != NULL;
     mspt_schema_fill_defaults(x->root, core);
+    /* an override replaces the node: the default is the node filled here */
+    const mspt_node *samples = had_samples ? NULL : mspt_node_at(x->root, "plots.samples");
     if ((rc = each_table(x, fill_slot, err)))
         return rc;
     for (size_t i = 0; i < noverrides; i++)
@@ -418,6 +423,7 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
     if ((rc = mspt_norm_aliases(x->root, 0, err)) ||
         (rc = mspt_schema_validate(x->root, "", core, slot_keys, err)))
         return rc;
+    x->plot_samples_default = samples && samples == mspt_node_at(x->root, "plots.samples");
     if ((rc = each_table(x, validate_slot, err)))
         return rc;
     /* Stray modules the experiment does not need: said once, by rank 0
@@ -441,6 +447,8 @@ int mspt_slot_built(const mspt_slot *s, const mspt_params *ps, int rc,
         return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: %s.%s: %s (a plugin bug)",
                               s->path, mspt_kind_plural(s->c->kind), s->c->name,
                               refused);
+    if (rc && s->c->kind == MSPT_KIND_DATASET) /* data the run cannot use is */
+        rc = err->status = MSPT_ERR_CONFIG;    /* an input error: exit 2 */
     return rc;
 }
 

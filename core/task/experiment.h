@@ -41,6 +41,7 @@ typedef struct mspt_experiment {
     mspt_slot data[MSPT_MAX_DATASETS];
     size_t ndata;
     mspt_node *scheduler_fn;      /* scheduler given as a Lua function */
+    int plot_samples_default;     /* plots.samples left at its default */
 } mspt_experiment;
 
 /* Top-level keys the core itself reads (dotted: trainer.max_epochs). */

@@ -1,6 +1,8 @@
 /* Training loop, see trainer.h; the internals are in trainer_impl.h. */
 #include "task/trainer_impl.h"
 
+#include "config/yaml_io.h"
+
 /* ---- the loop ------------------------------------------------------------- */
 
 static double now(void)
@@ -156,9 +158,11 @@ static int train_loop(trainer *t, mspt_error *err)
         trainer_log_record(t, &r);
         if (t->rank == 0)
             rc = trainer_plot_samples(t, err);
-        mspt_progress_line(&t->metrics, "epoch %lld: train_loss %.6f val_loss %.6f "
-                           "(%.1f s)", t->epoch + 1, r.train_loss_epoch, val,
-                           now() - t_epoch);
+        char vals[64] = ""; /* no validation split: no val_loss at all */
+        if (!isnan(val))
+            snprintf(vals, sizeof vals, " val_loss %.6f", val);
+        mspt_progress_line(&t->metrics, "epoch %lld: train_loss %.6f%s (%.1f s)",
+                           t->epoch + 1, r.train_loss_epoch, vals, now() - t_epoch);
         double score = !strcmp(s->monitor, "val_loss") ? val : r.train_loss_epoch;
         int complete = (size_t)t->batch_in_epoch >= epoch_batches;
         if (complete) { /* the saved position is the next epoch's start */
@@ -203,6 +207,24 @@ static int train_loop(trainer *t, mspt_error *err)
     return rc;
 }
 
+/* The run directory with hparams.yaml (and checkpoints/ when checkpoints
+ * are kept), made once the configuration and the data have proved good:
+ * a run stopped by a configuration or data error leaves nothing behind.
+ * Only rank 0 writes files. */
+static int open_run_dir(trainer *t, mspt_error *err)
+{
+    if (t->rank > 0)
+        return 0;
+    char hp[4200];
+    snprintf(hp, sizeof hp, "%s/hparams.yaml", t->run_dir);
+    int rc = mspt_make_dirs(t->run_dir, err);
+    if (!rc)
+        rc = mspt_yaml_save(t->x->root, hp, err);
+    if (!rc && (t->s.save_last || t->s.top_k > 0))
+        rc = mspt_make_dirs(t->ckpt_dir, err);
+    return rc;
+}
+
 int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
                mspt_error *err)
 {
@@ -220,6 +242,8 @@ int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
         rc = trainer_setup(t, err);
     if (!rc && t->rank == 0) /* the others receive what it reads */
         rc = trainer_restore(t, resume, err);
+    if (!rc)
+        rc = open_run_dir(t, err);
     if (!rc) /* resuming drops the rows the stopped run wrote after its save */
         rc = mspt_metrics_open(&t->metrics, run_dir, resume ? t->step : -1,
                                t->s.csv, t->s.bar, err);

@@ -11,7 +11,8 @@
 
 #include "task/experiment.h"
 
-/* Train the experiment, writing into run_dir (created).  resume: NULL, or
+/* Train the experiment, writing into run_dir (created, with hparams.yaml,
+ * once the configuration and data have been checked).  resume: NULL, or
  * "last", or a checkpoint path, overriding the experiment's `resume`. */
 int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
                mspt_error *err);

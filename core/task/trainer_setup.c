@@ -207,13 +207,25 @@ int trainer_set_lrs(trainer *t, mspt_error *err)
 }
 
 /* plots.samples and plots.channels must name windows and channels that
- * exist (checked once the data is known, before training). */
+ * exist (checked once the data is known, before training).  The default
+ * samples {0, 1, 2} are cut to the validation split, in the tree, so that
+ * hparams.yaml records what is plotted. */
 static int check_plots(const trainer *t, mspt_error *err)
 {
     const settings *s = &t->s;
     size_t nval = mspt_loader_windows(t->loader, MSPT_SPLIT_VAL);
     if (nval == 0) /* no validation split: nothing is plotted */
         return 0;
+    if (t->x->plot_samples_default) {
+        mspt_node *samples = (mspt_node *)s->plot_samples; /* the tree's */
+        size_t keep = 0;
+        for (size_t i = 0; i < samples->n; i++)
+            if ((size_t)samples->items[i]->i < nval)
+                samples->items[keep++] = samples->items[i];
+            else
+                mspt_node_free(samples->items[i]);
+        samples->n = keep;
+    }
     for (size_t i = 0; i < s->plot_samples->n; i++)
         if ((size_t)s->plot_samples->items[i]->i >= nval)
             return mspt_error_set(err, MSPT_ERR_CONFIG,
@@ -228,6 +240,20 @@ static int check_plots(const trainer *t, mspt_error *err)
                                   "windows have %d channels", i + 1, ch, t->C);
     }
     return 0;
+}
+
+/* Checkpoints ranked by val_loss need a validation split. */
+static int check_monitor(const trainer *t, mspt_error *err)
+{
+    const settings *s = &t->s;
+    if (s->top_k == 0 || strcmp(s->monitor, "val_loss") ||
+        mspt_loader_windows(t->loader, MSPT_SPLIT_VAL) > 0)
+        return 0;
+    return mspt_error_set(err, MSPT_ERR_CONFIG,
+                          "trainer.monitor: val_loss, but there is no validation "
+                          "(trainer.train_val_split = %g leaves no window); "
+                          "monitor train_loss_epoch or set trainer.save_top_k = 0",
+                          s->split);
 }
 
 int trainer_setup(trainer *t, mspt_error *err)
@@ -262,7 +288,7 @@ int trainer_setup(trainer *t, mspt_error *err)
     }
     mspt_loader_set_shard(t->loader, t->rank, t->nranks);
     mspt_loader_shape(t->loader, &t->C, &t->T);
-    if ((rc = check_plots(t, err))) {
+    if ((rc = check_plots(t, err)) || (rc = check_monitor(t, err))) {
         mspt_rng_free(init_rng);
         return rc;
     }
@@ -326,7 +352,7 @@ int trainer_setup(trainer *t, mspt_error *err)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory for gradients");
 
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
-    return t->rank == 0 ? mspt_make_dirs(t->ckpt_dir, err) : 0;
+    return 0; /* the directories are made once all of this succeeded */
 }
 
 void trainer_teardown(trainer *t)
