@@ -393,7 +393,8 @@ static int load_flat(mspt_registry *reg, const char *dir, int rank,
         names[n++] = strdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n) /* qsort takes no NULL array, even empty */
+        qsort(names, n, sizeof *names, cmp_str);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX];
