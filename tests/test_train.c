@@ -84,6 +84,42 @@ static double diff(mspt_st_file *a, mspt_st_file *b, const char *filter,
     return worst;
 }
 
+/* The lr of each of the first 3 epochs of run's metrics.csv (every step
+ * logged); 1 if all three were found and each epoch kept one rate. */
+static int epoch_lrs(const char *run, double lr[3])
+{
+    char path[160], line[512];
+    snprintf(path, sizeof path, "%s/%s/metrics.csv", dir, run);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int seen[3] = {0, 0, 0}, same = 1, lr_col = -1, epoch_col = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *cols[16];
+        int n = 0;
+        for (char *p = line, *tok; n < 16 && (tok = strsep(&p, ",\n"));)
+            cols[n++] = tok;
+        if (lr_col < 0) { /* header */
+            for (int i = 0; i < n; i++) {
+                lr_col = !strcmp(cols[i], "lr") ? i : lr_col;
+                epoch_col = !strcmp(cols[i], "epoch") ? i : epoch_col;
+            }
+            continue;
+        }
+        if (lr_col >= n || epoch_col >= n || !*cols[lr_col])
+            continue;
+        int e = atoi(cols[epoch_col]);
+        double v = atof(cols[lr_col]);
+        if (e < 0 || e > 2)
+            continue;
+        same &= !seen[e] || lr[e] == v;
+        lr[e] = v;
+        seen[e] = 1;
+    }
+    fclose(f);
+    return seen[0] && seen[1] && seen[2] && same;
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mspt-test-train-XXXXXX");
@@ -242,6 +278,32 @@ int main(void)
     ok(train("missing", missing, 1, &err) == MSPT_ERR_RUNTIME &&
            strstr(err.msg, "/nonexistent.safetensors"),
        "a missing weights file is named (%s)", err.msg);
+
+    /* scheduler.epoch_lag: epoch e trains at the rate of epoch e - lag */
+    double lr_lag[3], lr_now[3];
+    const char *lag_ov[] = {
+        "+scheduler={_target_: multistep, milestones: [1, 2], gamma: 0.5, "
+        "t_in_epochs: true, epoch_lag: 1}",
+        "trainer.max_epochs=3", "trainer.max_steps=-1", "trainer.log_every_n_steps=1"};
+    err.msg[0] = '\0';
+    ok(train("lag", lag_ov, 4, &err) == 0 && epoch_lrs("lag", lr_lag),
+       "a run with scheduler.epoch_lag = 1 (%s)", err.msg);
+    lag_ov[0] = "+scheduler={_target_: multistep, milestones: [1, 2], gamma: 0.5, "
+                "t_in_epochs: true}";
+    ok(train("nolag", lag_ov, 4, &err) == 0 && epoch_lrs("nolag", lr_now),
+       "and without (%s)", err.msg);
+#define NEAR(a, b) (fabs((a) - (b)) <= 1e-6 * (b))
+    ok(NEAR(lr_now[0], 0.05) && NEAR(lr_now[1], 0.025) && NEAR(lr_now[2], 0.0125),
+       "without a lag epochs 0, 1, 2 train at 0.05, 0.025, 0.0125 (%g, %g, %g)",
+       lr_now[0], lr_now[1], lr_now[2]);
+    ok(NEAR(lr_lag[0], 0.05) && NEAR(lr_lag[1], 0.05) && NEAR(lr_lag[2], 0.025),
+       "with epoch_lag = 1 at 0.05, 0.05, 0.025, Lightning's epoch stepping (%g, %g, %g)",
+       lr_lag[0], lr_lag[1], lr_lag[2]);
+    const char *bad_lag[] = {"+scheduler={_target_: multistep, milestones: [1], "
+                             "epoch_lag: -1}"};
+    ok(train("badlag", bad_lag, 1, &err) == MSPT_ERR_CONFIG &&
+           strstr(err.msg, "scheduler.epoch_lag"),
+       "a negative epoch_lag is refused (%s)", err.msg);
 
     mspt_st_close(init);
     mspt_st_close(b8);
