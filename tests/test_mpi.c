@@ -231,6 +231,16 @@ int main(void)
     char plugins[4300];
     snprintf(plugins, sizeof plugins, "%s/plugins", build ? build : ".");
     setenv("MSPT_PLUGIN_PATH", plugins, 1);
+    /* Sanitizer build: ASan and UBSan stay on, leak checks go off.  Open
+     * MPI 4.1 dlcloses its components in MPI_Finalize, so their leaks end
+     * with unnamed stacks that no suppression can match. */
+    const char *asan = getenv("ASAN_OPTIONS");
+    if (getenv("MSPT_SANITIZERS") && asan) {
+        char opts[4200];
+        snprintf(opts, sizeof opts, "%s:detect_leaks=0", asan);
+        setenv("ASAN_OPTIONS", opts, 1);
+        diag("sanitizer build: no leak check in this test (Open MPI unloads its components)");
+    }
     write_file("big.lua", big_lua);
     write_file("small.lua", small_lua);
 
