@@ -15,6 +15,7 @@ command -v valgrind >/dev/null || { echo "valgrind-lua.sh: valgrind not found (D
 work=$(mktemp -d /tmp/mspt-valgrind-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+vg="$vg --show-leak-kinds=definite --suppressions=$src/tests/sanitizers/valgrind.supp"
 vg="$vg --log-file=$work/vg.%p.log"
 
 # test_cli.sh runs "$MSPT_BUILDDIR/mspt": give it a build directory of
