@@ -218,6 +218,8 @@ static int open_run_dir(trainer *t, mspt_error *err)
     char hp[4200];
     snprintf(hp, sizeof hp, "%s/hparams.yaml", t->run_dir);
     int rc = mspt_make_dirs(t->run_dir, err);
+    if (!rc) /* data problems found while building the datasets, and later */
+        rc = mspt_data_log_open(t->run_dir, err);
     if (!rc)
         rc = mspt_yaml_save(t->x->root, hp, err);
     if (!rc && (t->s.save_last || t->s.top_k > 0))
