@@ -287,7 +287,7 @@ static void progress_show(progress *p, int final)
         bar[i] = i < fill ? '=' : ' ';
     bar[24] = '\0';
     fprintf(stderr, "%s%s: [%s] %zu/%zu files, %.1f h of EEG, %.1f files/s "
-            "(%.0f h/s), ETA %s%s", p->tty ? "\r\033[K" : "", p->path, bar,
+            "(%.2f h/s), ETA %s%s", p->tty ? "\r\033[K" : "", p->path, bar,
             p->done, p->total, p->seconds / 3600, rate,
             el > 0 ? p->seconds / 3600 / el : 0.0, final ? "0m00s" : eta,
             p->tty && !final ? "" : "\n");
