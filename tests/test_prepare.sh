@@ -103,6 +103,31 @@ ok $([ $same -eq 0 ] && [ "$(ls "$T/cache" | grep -c '\.win$')" -eq 50 ] &&
      ! ls "$T/cache" | grep -q '\.tmp\.'; echo $?) \
    "after the rerun: the 50 shards of the uninterrupted run, byte for byte; no temporary file"
 
+# SIGINT (its default action: a background job of a script ignores it, so
+# env restores it) leaves the same state; the rerun resumes from it
+if env --default-signal=INT true 2>/dev/null; then
+    env --default-signal=INT "$MSPT_BUILDDIR/mspt" prepare "$T/exp.lua" \
+        data.cache_dir="$T/int" threads=1 >/dev/null 2>&1 &
+    pid=$!
+    i=0
+    while [ $i -lt 3000 ]; do
+        [ "$(ls "$T/int" 2>/dev/null | grep -c '\.win$')" -ge 4 ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.01
+        i=$((i + 1))
+    done
+    kill -INT $pid 2>/dev/null
+    wait $pid
+    irc=$?
+    kept=$(ls "$T/int" | grep -c '\.win$')
+    run_mspt prepare "$T/exp.lua" data.cache_dir="$T/int"
+    ok $([ $irc -eq 130 ] && [ "$kept" -lt 50 ] && [ $rc -eq 0 ] &&
+         printf '%s\n' "$err" | grep -q "50 used ($kept from the cache, $((50 - kept)) preprocessed)"
+         echo $?) "SIGINT after $kept shards (exit $irc): the rerun keeps them and does the rest"
+else
+    ok 0 "SIGINT # SKIP env --default-signal not available"
+fi
+
 # ---- on_error ----------------------------------------------------------
 for f in $(sort "$T/bad.txt" | cut -d' ' -f1); do first=$f; break; done
 run_mspt prepare "$T/exp.lua" data.on_error=stop

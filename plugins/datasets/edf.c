@@ -431,8 +431,10 @@ static int open_sources(edf_dataset *d, const edf_paths *files,
 #pragma omp critical(edf_progress)
         {
             note_done(&b, p, &d->src[k], stop);
-            if (stop && d->src[k].state < 0)
+            if (stop && d->src[k].state < 0) {
+#pragma omp atomic write
                 failed = 1;
+            }
         }
     }
     progress_show(p, 1);
@@ -441,8 +443,7 @@ static int open_sources(edf_dataset *d, const edf_paths *files,
     if (failed)
         for (size_t k = 0; k < files->n; k++)
             if (d->src[k].state < 0)
-                return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s "
-                                      "(on_error = 'stop')", path,
+                return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", path,
                                       d->src[k].why);
     return 0;
 }
@@ -529,7 +530,7 @@ static int edf_create(const mspt_config *cfg, void **self, mspt_error *err)
     d->samples = r.window;
     /* the summary: what was used, what skipped, how much EEG */
     fprintf(stderr, "%s: %zu recordings: %zu used (%zu from the cache, %zu "
-            "preprocessed), %zu skipped%s; %.2f h of EEG kept, %zu windows, "
+            "preprocessed), %zu skipped%s; %.3f h of EEG kept, %zu windows, "
             "%.1f s\n", path, files.n, p.cached + p.built, p.cached, p.built,
             p.skipped, p.skipped ? " (named above and in data_errors.log)" : "",
             p.seconds / 3600, d->total, now() - p.t0);
