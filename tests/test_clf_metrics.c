@@ -13,7 +13,9 @@
 
 #include "config.h"
 #include "fixture.h"
+#include "png_decode.h"
 #include "tap.h"
+#include "task/clf_plots.h"
 #include "task/clf_metrics.h"
 
 static const char *CASES[] = {"bin_logits", "bin_prob1", "bin_nopos", "mc4",
@@ -235,6 +237,176 @@ static void test_perfect(void)
     mspt_clf_free(&m);
 }
 
+/* ---- plots ------------------------------------------------------------------ */
+
+static const unsigned char *pixel(const unsigned char *px, int w, int x, int y)
+{
+    return px + ((size_t)y * w + x) * 4;
+}
+
+static unsigned rgb_at(const unsigned char *px, int w, int x, int y)
+{
+    const unsigned char *p = pixel(px, w, x, y);
+    return (unsigned)p[0] << 16 | (unsigned)p[1] << 8 | p[2];
+}
+
+/* Pixels in [x0, x1) × [y0, y1) that are not white. */
+static int inked(const unsigned char *px, int w, int x0, int y0, int x1, int y1)
+{
+    int n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            n += rgb_at(px, w, x, y) != 0xffffff;
+    return n;
+}
+
+/* n samples per class, each predicted as pred(i), with separable scores. */
+static void fill(mspt_clf_metrics *m, int K, int n, const int *pred_of_class)
+{
+    mspt_error err = {0};
+    for (int c = 0; c < K; c++)
+        for (int i = 0; i < n; i++) {
+            float x[8];
+            int p = pred_of_class ? pred_of_class[c * n + i] : c;
+            for (int j = 0; j < K; j++)
+                x[j] = j == p ? 3.0f + 0.01f * i : -0.01f * i;
+            if (mspt_clf_add(m, x, K, &c, 1, MSPT_CLF_LOGITS, &err))
+                tap_bail(err.msg);
+        }
+}
+
+static void test_plots(void)
+{
+    mspt_error err = {0};
+    mspt_clf_metrics m;
+    unsigned char *png = NULL;
+    size_t len = 0;
+    int W = 640, H = 560, w = 0, h = 0;
+    mspt_clf_init(&m, 4, MSPT_CLF_MULTICLASS, &err);
+    fill(&m, 4, 10, NULL);
+#ifndef HAVE_CAIRO
+    ok(mspt_plot_confusion(&m, NULL, NULL, W, H, &png, &len, &err) &&
+           strstr(err.msg, "plots need cairo"),
+       "without cairo the confusion plot says so: %s", err.msg);
+    mspt_clf_free(&m);
+    return;
+#endif
+    const char *names[4] = {"rest", "eyem", "musc", "elpp"};
+    int rc = mspt_plot_confusion(&m, names, "confusion", W, H, &png, &len, &err);
+    unsigned char *px = rc ? NULL : png_decode(png, len, &w, &h);
+    ok(px && w == W && h == H, "confusion matrix: a %dx%d PNG (%zu bytes)", w, h, len);
+    if (px) {
+        mspt_plot_box b = mspt_plot_confusion_area(W, H, 4);
+        int s = (b.x1 - b.x0) / 4, dark = 1, white = 1, text = 1;
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                unsigned v = rgb_at(px, w, b.x0 + j * s + 3, b.y0 + i * s + 3);
+                if (i == j)
+                    dark &= v == MSPT_PLOT_CM_DARK;
+                else
+                    white &= v == 0xffffff && rgb_at(px, w, b.x0 + (j + 1) * s - 3,
+                                                     b.y0 + (i + 1) * s - 3) == 0xffffff;
+                /* the count is written in every cell's centre */
+                int cx = b.x0 + j * s + s / 2, cy = b.y0 + i * s + s / 2, diff = 0;
+                for (int y = cy - 5; y <= cy + 5; y++)
+                    for (int x = cx - 8; x <= cx + 8; x++)
+                        diff += rgb_at(px, w, x, y) != (i == j ? MSPT_PLOT_CM_DARK : 0xffffffu);
+                text &= diff > 3;
+            }
+        ok(dark, "perfect classifier: the diagonal cells are the darkest shade");
+        ok(white, "perfect classifier: every other cell is white");
+        ok(text, "every cell shows its count");
+        int rows = 1, cols = 1;
+        for (int k = 0; k < 4; k++) {
+            rows &= inked(px, w, b.x0 - 60, b.y0 + k * s + 2, b.x0 - 4, b.y0 + (k + 1) * s - 2) > 5;
+            cols &= inked(px, w, b.x0 + k * s + 2, b.y1 + 4, b.x0 + (k + 1) * s - 2, b.y1 + 24) > 5;
+        }
+        ok(rows && cols, "class names beside the rows and under the columns");
+    }
+    free(px);
+    free(png);
+
+    /* half of class 1 predicted as class 2: row-normalised shading */
+    mspt_clf_reset(&m);
+    int pred[4 * 10];
+    for (int c = 0; c < 4; c++)
+        for (int i = 0; i < 10; i++)
+            pred[c * 10 + i] = c == 1 && i >= 5 ? 2 : c;
+    fill(&m, 4, 10, pred);
+    rc = mspt_plot_confusion(&m, NULL, NULL, W, H, &png, &len, &err);
+    px = rc ? NULL : png_decode(png, len, &w, &h);
+    if (px) {
+        mspt_plot_box b = mspt_plot_confusion_area(W, H, 4);
+        int s = (b.x1 - b.x0) / 4, good = 1;
+        unsigned a = rgb_at(px, w, b.x0 + 1 * s + 3, b.y0 + 1 * s + 3),
+                 c2 = rgb_at(px, w, b.x0 + 2 * s + 3, b.y0 + 1 * s + 3);
+        for (int sh = 16; sh >= 0; sh -= 8) {
+            int want = (int)lround(255 + (((MSPT_PLOT_CM_DARK >> sh) & 255) - 255) * 0.5);
+            good &= abs((int)((a >> sh) & 255) - want) <= 1 && ((a >> sh) & 255) == ((c2 >> sh) & 255);
+        }
+        ok(good, "a row split in half shades both cells halfway (%06x, %06x)", a, c2);
+    } else {
+        ok(0, "confusion matrix with errors rendered: %s", err.msg);
+    }
+    free(px);
+    free(png);
+
+    /* ROC of the perfect classifier: up the left edge, along the top */
+    mspt_clf_reset(&m);
+    fill(&m, 4, 10, NULL);
+    rc = mspt_plot_roc(&m, names, NULL, W, H, &png, &len, &err);
+    px = rc ? NULL : png_decode(png, len, &w, &h);
+    ok(px && w == W && h == H, "ROC: a %dx%d PNG", w, h);
+    if (px) {
+        mspt_plot_box b = mspt_plot_roc_area(W, H);
+        double bw = b.x1 - b.x0, bh = b.y1 - b.y0;
+#define RX(f) ((int)(b.x0 + ((f) + 0.02) / 1.04 * bw))
+#define RY(t) ((int)(b.y1 - ((t) + 0.02) / 1.04 * bh))
+        /* the last class's curve (tab10 red) is drawn on top */
+        int red = 0;
+        for (int y = RY(0.5) - 2; y <= RY(0.5) + 2; y++)
+            for (int x = RX(0) - 2; x <= RX(0) + 2; x++) {
+                const unsigned char *p = pixel(px, w, x, y);
+                red += p[0] > 150 && p[1] < 120 && p[2] < 120;
+            }
+        ok(red > 0, "ROC: the curve runs up the left edge (fpr 0, tpr 0.5)");
+        red = 0;
+        for (int y = RY(1) - 2; y <= RY(1) + 2; y++)
+            for (int x = RX(0.5) - 2; x <= RX(0.5) + 2; x++) {
+                const unsigned char *p = pixel(px, w, x, y);
+                red += p[0] > 150 && p[1] < 120 && p[2] < 120;
+            }
+        ok(red > 0, "ROC: and along the top (fpr 0.5, tpr 1)");
+        ok(inked(px, w, RX(0.6) - 3, RY(0.3) - 3, RX(0.6) + 4, RY(0.3) + 4) == 0,
+           "ROC: nothing below the diagonal at (0.6, 0.3)");
+        int grey = 0;
+        for (int k = 1; k <= 9; k++) {
+            double f = k / 10.0;
+            grey += inked(px, w, RX(f) - 2, RY(f) - 2, RX(f) + 3, RY(f) + 3) > 0;
+        }
+        ok(grey >= 6, "ROC: the chance diagonal is drawn (%d of 9 points)", grey);
+        /* legend in the lower right: text and the four curve colours */
+        ok(inked(px, w, b.x1 - 150, b.y1 - 80, b.x1 - 10, b.y1 - 10) > 100,
+           "ROC: a legend in the lower right corner");
+#undef RX
+#undef RY
+    }
+    free(px);
+    free(png);
+
+    mspt_clf_metrics ml;
+    mspt_clf_init(&ml, 3, MSPT_CLF_MULTILABEL, &err);
+    ok(mspt_plot_confusion(&ml, NULL, NULL, W, H, &png, &len, &err) == MSPT_ERR_CONFIG &&
+           strstr(err.msg, "not multilabel") && !png,
+       "confusion matrix of multilabel refused: %s", err.msg);
+    ok(mspt_plot_roc(&ml, NULL, NULL, W, H, &png, &len, &err) && strstr(err.msg, "no samples"),
+       "ROC without samples refused: %s", err.msg);
+    ok(mspt_plot_roc(&m, NULL, NULL, 60, 60, &png, &len, &err) == MSPT_ERR_CONFIG,
+       "too small a ROC plot refused: %s", err.msg);
+    mspt_clf_free(&ml);
+    mspt_clf_free(&m);
+}
+
 int main(void)
 {
     fixture *f = fixture_load("clf_metrics.txt");
@@ -245,6 +417,7 @@ int main(void)
     }
     test_errors();
     test_perfect();
+    test_plots();
     fixture_free(f);
     return tap_done();
 }
