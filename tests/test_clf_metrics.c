@@ -394,6 +394,31 @@ static void test_plots(void)
     free(px);
     free(png);
 
+    /* binary: one curve, for class 1 */
+    mspt_clf_metrics bin;
+    mspt_clf_init(&bin, 2, MSPT_CLF_BINARY, &err);
+    fill(&bin, 2, 10, NULL);
+    rc = mspt_plot_roc(&bin, NULL, "binary", W, H, &png, &len, &err);
+    px = rc ? NULL : png_decode(png, len, &w, &h);
+    if (px) {
+        mspt_plot_box b = mspt_plot_roc_area(W, H);
+        int x = (int)(b.x0 + 0.02 / 1.04 * (b.x1 - b.x0)), y = (b.y0 + b.y1) / 2, blue = 0;
+        for (int yy = y - 2; yy <= y + 2; yy++)
+            for (int xx = x - 2; xx <= x + 2; xx++) {
+                const unsigned char *p = pixel(px, w, xx, yy);
+                blue += p[2] > 150 && p[0] < 120;
+            }
+        ok(w == W && h == H && blue > 0, "binary ROC: one curve (tab10 blue) up the left edge");
+    } else {
+        ok(0, "binary ROC rendered: %s", err.msg);
+    }
+    free(px);
+    free(png);
+    ok(!mspt_plot_confusion(&bin, NULL, NULL, W, H, &png, &len, &err) && len > 0,
+       "binary confusion matrix rendered (%zu bytes)", len);
+    free(png);
+    mspt_clf_free(&bin);
+
     mspt_clf_metrics ml;
     mspt_clf_init(&ml, 3, MSPT_CLF_MULTILABEL, &err);
     ok(mspt_plot_confusion(&ml, NULL, NULL, W, H, &png, &len, &err) == MSPT_ERR_CONFIG &&
