@@ -73,7 +73,7 @@ static int write_rec(const char *path, int seconds, int rate, int kind,
 {
     size_t hb = 256 * (NSIG + 1), rec = (size_t)NSIG * rate * 2;
     size_t size = hb + rec * (size_t)seconds;
-    uint8_t *b = calloc(1, size + 100);
+    uint8_t *b = calloc(1, size + 1000); /* room for the stray bytes */
     if (!b)
         return -1;
     put(b, 8, "0");
