@@ -79,6 +79,57 @@ int mspt_atomic_write(const char *path, mspt_write_fn fn, void *ud,
     return rc;
 }
 
+static const char *kind(mode_t m)
+{
+    return S_ISFIFO(m)  ? "a FIFO"
+           : S_ISDIR(m) ? "a directory"
+           : S_ISCHR(m) ? "a character device"
+           : S_ISBLK(m) ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                        : "not a plain file";
+}
+
+int mspt_open_regular(const char *path, mspt_error *err)
+{
+    /* O_NONBLOCK: opening a FIFO with no writer would otherwise wait for
+     * one forever; on a regular file it changes nothing once cleared */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot open: %s", path,
+                       strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot stat: %s", path,
+                       strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: not a regular file (%s)", path,
+                       kind(sb.st_mode));
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+int mspt_check_regular(const char *path, mspt_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot open: %s", path,
+                              strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: not a regular file (%s)",
+                              path, kind(sb.st_mode));
+    return 0;
+}
+
 int mspt_make_dirs(const char *path, mspt_error *err)
 {
     char buf[PATH_MAX];

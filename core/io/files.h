@@ -16,6 +16,17 @@ typedef int (*mspt_write_fn)(FILE *fp, void *ud, mspt_error *err);
 int mspt_atomic_write(const char *path, mspt_write_fn fn, void *ud,
                       mspt_error *err);
 
+/* Open a user-given input path read-only, refusing anything that is not a
+ * regular file (a FIFO, device, socket or directory) without blocking on
+ * it: the open is non-blocking, fstat decides, then the descriptor is made
+ * blocking again.  Returns the descriptor, or -1 after filling err with
+ * "path: cannot open: ..." (MSPT_ERR_RUNTIME) or "path: not a regular
+ * file (a FIFO)" (MSPT_ERR_CONFIG). */
+int mspt_open_regular(const char *path, mspt_error *err);
+/* The same check by path alone (stat), for inputs a library opens itself
+ * (HDF5): 0, or nonzero after filling err. */
+int mspt_check_regular(const char *path, mspt_error *err);
+
 /* mkdir -p */
 int mspt_make_dirs(const char *path, mspt_error *err);
 
