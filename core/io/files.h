@@ -27,6 +27,19 @@ int mspt_open_regular(const char *path, mspt_error *err);
  * (HDF5): 0, or nonzero after filling err. */
 int mspt_check_regular(const char *path, mspt_error *err);
 
+/* Hold dir for this process: an exclusive flock on dir/.mspt.lock (made if
+ * absent, holding the holder's pid), kept until the descriptor returned in
+ * *fd is closed or the process ends (a killed run leaves no lock behind).
+ * Another holder: MSPT_ERR_CONFIG naming dir and its pid. */
+int mspt_lock_dir(const char *dir, int *fd, mspt_error *err);
+
+/* Remove the temporary files mspt_atomic_write leaves when killed mid-write
+ * ("NAME.tmp.<pid>") directly in dir; only for a directory this process
+ * holds (mspt_lock_dir), where no writer can be alive.  Returns how many
+ * were removed (-1 if dir cannot be read, 0 if absent) and adds their
+ * bytes to *bytes. */
+long mspt_remove_temporaries(const char *dir, long long *bytes);
+
 /* mkdir -p */
 int mspt_make_dirs(const char *path, mspt_error *err);
 
