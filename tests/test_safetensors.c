@@ -943,6 +943,48 @@ static void test_read_range(void)
     mspt_st_close(f);
 }
 
+/* The fuzzer's corpus (fuzz/corpus/safetensors: seeds and what libFuzzer
+ * kept for new coverage) replayed: each file opens and reads, or is refused
+ * naming the file. */
+static void test_corpus(void)
+{
+    const char *src = getenv("MSPT_SRCDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/fuzz/corpus/safetensors", src ? src : ".");
+    DIR *d = opendir(dir);
+    if (!d) {
+        ok(0, "fuzz corpus %s: %s", dir, strerror(errno));
+        return;
+    }
+    int files = 0, opened = 0, bad = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        mspt_error err = {0};
+        mspt_st_file *f = mspt_st_open(path, &err);
+        files++;
+        if (!f) {
+            bad += !strstr(err.msg, path);
+            continue;
+        }
+        opened++;
+        for (size_t i = 0; i < mspt_st_count(f); i++) {
+            size_t n = mspt_st_numel(f, i);
+            float *out = malloc((n ? n : 1) * sizeof *out);
+            bad += !out || mspt_st_read_f32(f, mspt_st_name(f, i), out, n, &err) != 0;
+            free(out);
+        }
+        mspt_st_close(f);
+    }
+    closedir(d);
+    ok(files > 0 && bad == 0,
+       "fuzz corpus: %d files, %d open and read, the rest refused naming the file",
+       files, opened);
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -961,6 +1003,7 @@ int main(void)
     test_writer_errors();
     test_atomic();
     test_fuzz();
+    test_corpus();
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return tap_done();
 }
