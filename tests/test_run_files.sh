@@ -64,6 +64,10 @@ for opt in --weights --input --mask; do
         --out "$t/rec.safetensors"
     expect_error 2 "$opt $t/fifo.safetensors: not a regular file" "reconstruct $opt FIFO: refused"
 done
+mkdir "$t/fifo_run"
+mkfifo "$t/fifo_run/metrics.csv"
+run_limited plot "$t/fifo_run"
+expect_error 2 "$t/fifo_run/metrics.csv: not a regular file" "mspt plot of a run whose metrics.csv is a FIFO: refused"
 if "$MSPT_BUILDDIR/mspt" plugins 2>/dev/null | grep -q '^  hdf5 '; then
     mkfifo "$t/fifo.h5"
     run_limited run "$t/exp.lua" run_dir="$t/r5" "data={_target_: hdf5, path: $t/fifo.h5}"

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char header[] =
@@ -20,6 +21,9 @@ mspt_record mspt_record_empty(long long step, long long epoch)
 /* Keep the header and the rows whose step is at most `until`. */
 static int truncate_rows(const char *path, long long until, mspt_error *err)
 {
+    struct stat sb; /* opening a FIFO would wait for a writer */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: not a regular file", path);
     FILE *in = fopen(path, "r");
     if (!in)
         return 0;
@@ -79,10 +83,8 @@ int mspt_metrics_open(mspt_metrics *m, const char *run_dir,
         if (rc)
             return rc;
     }
-    FILE *probe = keep_until_step >= 0 ? fopen(path, "r") : NULL;
-    int exists = probe != NULL;
-    if (probe)
-        fclose(probe);
+    struct stat sb;
+    int exists = keep_until_step >= 0 && stat(path, &sb) == 0;
     m->csv = fopen(path, exists ? "a" : "w");
     if (!m->csv)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
