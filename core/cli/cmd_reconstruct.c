@@ -112,6 +112,9 @@ static int need_file(const char *opt, const char *path, mspt_error *err)
     if (stat(path, &st) != 0)
         return mspt_error_set(err, MSPT_ERR_CONFIG, "%s %s: %s", opt, path,
                               strerror(errno));
+    if (!S_ISREG(st.st_mode)) /* opening a FIFO would wait for a writer */
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s %s: not a regular file",
+                              opt, path);
     return 0;
 }
 

@@ -88,7 +88,7 @@ int edf_shard_open(edf_shard *s, const char *path, const char *key, char *why,
                    size_t whylen)
 {
     memset(s, 0, sizeof *s);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? 1 : fail(why, whylen, "cannot open: %m");
     struct stat st;

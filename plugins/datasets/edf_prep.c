@@ -292,7 +292,7 @@ int edf_prep_file(const char *path, const edf_recipe *r, edf_windows *w,
                   char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return fail(err, errlen, "%s: cannot open: %m", path);
     struct stat st;
