@@ -109,11 +109,15 @@ static size_t hash_str(const char *s)
     return h;
 }
 
+/* A slot whose key was removed: probing goes on past it. */
+#define GONE ((size_t)-1)
+
 static void hash_insert(mspt_node *map, size_t i)
 {
     size_t mask = map->hcap - 1, h = hash_str(map->keys[i]) & mask;
-    while (map->hash[h])
+    while (map->hash[h] && map->hash[h] != GONE)
         h = (h + 1) & mask;
+    map->hused += !map->hash[h];
     map->hash[h] = i + 1;
 }
 
@@ -127,6 +131,7 @@ static void hash_build(mspt_node *map)
     if (!map->hash)
         abort();
     map->hcap = cap;
+    map->hused = 0;
     for (size_t i = 0; i < map->n; i++)
         hash_insert(map, i);
 }
@@ -145,7 +150,8 @@ static long find(const mspt_node *cmap, const char *key)
         hash_build(map);
     size_t mask = map->hcap - 1, h = hash_str(key) & mask;
     for (; map->hash[h]; h = (h + 1) & mask)
-        if (strcmp(map->keys[map->hash[h] - 1], key) == 0)
+        if (map->hash[h] != GONE &&
+            strcmp(map->keys[map->hash[h] - 1], key) == 0)
             return (long)map->hash[h] - 1;
     return -1;
 }
@@ -172,7 +178,7 @@ void mspt_node_set(mspt_node *map, const char *key, mspt_node *value)
         abort();
     map->items[map->n++] = value;
     if (map->hash) {
-        if (2 * map->n > map->hcap)
+        if (2 * (map->hused + 1) > map->hcap) /* keeps empty slots: probes end */
             hash_build(map);
         else
             hash_insert(map, map->n - 1);
@@ -192,9 +198,18 @@ int mspt_node_remove(mspt_node *map, const char *key)
     memmove(map->keys + i, map->keys + i + 1,
             (map->n - i - 1) * sizeof *map->keys);
     map->n--;
-    free(map->hash); /* indices moved: rebuilt when next needed */
-    map->hash = NULL;
-    map->hcap = 0;
+    if (map->hash) { /* the key's slot is gone, later items moved down */
+        for (size_t h = 0; h < map->hcap; h++)
+            if (map->hash[h] == i + 1)
+                map->hash[h] = GONE;
+            else if (map->hash[h] != GONE && map->hash[h] > i + 1)
+                map->hash[h]--;
+        if (map->n < HASH_MIN) {
+            free(map->hash);
+            map->hash = NULL;
+            map->hcap = 0;
+        }
+    }
     return 1;
 }
 

@@ -30,6 +30,7 @@ struct mspt_node {
     size_t *hash, hcap; /* MAP of many keys: open-addressing index of keys
                            (slot holds item index + 1; 0 empty), built on
                            demand so that a big table reads in linear time */
+    size_t hused;       /* slots not empty (keys and removed ones) */
 };
 
 /* Limits of every configuration tree (YAML, Lua, mspt.merge): deeper
