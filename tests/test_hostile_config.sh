@@ -172,6 +172,8 @@ lua_case loadyaml60 'e.extra = mspt.load_yaml("deep60.yaml")'
 expect_error 2 "extra: unknown key" "mspt.load_yaml of YAML nested 60 deep"
 lua_case loadyamldeep 'e.extra = mspt.load_yaml("flow.yaml")'
 expect_error 2 "nested deeper than 64" "mspt.load_yaml of YAML nested 100,000 deep: an error"
+lua_case dag 'local t = {1}; for i = 1, 40 do t = {a = t, b = t} end; e.extra = t'
+expect_error 2 "expands to more than 1000000 values" "a Lua table shared 2^40 times over is refused, not expanded"
 lua_case errtable 'error({code = 1})'
 expect_error 2 "a table value (not a string)" "error({code = 1}) says a table was raised"
 ok $(printf '%s' "$err" | grep -q "code = 1" && ! printf '%s' "$err" | grep -q "(null)"
