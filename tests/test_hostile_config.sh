@@ -57,7 +57,7 @@ run_limited 20 run "$tap_tmp/flow.yaml"
 took=$(($(date +%s) - start))
 expect_error 2 "flow.yaml:" "lists nested 100,000 deep: an error naming the file"
 ok $(printf '%s' "$err" | grep -q "nested deeper than 64"; echo $?) "... saying the depth limit"
-ok $([ $took -le 2 ]; echo $?) "... fast (${took} s)"
+ok $([ $took -le 5 ]; echo $?) "... fast (${took} s)"
 { base flowmap; printf 'deep: '; repeat '{a: ' 100000; printf '1'; repeat '}' 100000; echo; } >"$tap_tmp/flowmap.yaml"
 run_limited 20 run "$tap_tmp/flowmap.yaml"
 expect_error 2 "nested deeper than 64" "tables nested 100,000 deep: an error"
@@ -76,7 +76,7 @@ start=$(date +%s)
 run_limited 30 run "$tap_tmp/bigmap.yaml"
 took=$(($(date +%s) - start))
 expect_error 2 "big: unknown key" "a YAML table of 200,000 keys is read"
-ok $([ $took -le 5 ]; echo $?) "... fast (${took} s)"
+ok $([ $took -le 10 ]; echo $?) "... fast (${took} s)"
 
 # ---- threads ------------------------------------------------------------------
 for n in 100000 16384 4096; do
@@ -187,6 +187,6 @@ start=$(date +%s)
 lua_case big 'local t = {}; for i = 1, 200000 do t["k" .. i] = i end; e.big = t'
 took=$(($(date +%s) - start))
 expect_error 2 "big: unknown key" "a Lua table of 200,000 keys converts"
-ok $([ $took -le 5 ]; echo $?) "... fast (${took} s)"
+ok $([ $took -le 10 ]; echo $?) "... fast (${took} s)"
 
 tap_done
