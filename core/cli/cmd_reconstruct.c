@@ -92,7 +92,9 @@ static int parse(int argc, char **argv, opts *o)
         } else if (!mspt_override_is(a)) {
             return mspt_cli_usage("reconstruct: '%s' is not an override "
                                   "(key=value, +key=value or ~key)", a);
-        } else if (o->nov < MAX_OVERRIDES) {
+        } else if (o->nov == MAX_OVERRIDES) { /* refused, never dropped */
+            return mspt_cli_usage("reconstruct: more than %d overrides", MAX_OVERRIDES);
+        } else {
             o->ov[o->nov++] = a;
         }
     }
