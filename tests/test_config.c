@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -394,6 +395,167 @@ static void test_schema(void)
        "suggest: edit distance with transpositions");
 }
 
+/* Limits against hostile input (issue 15): the depth limit exactly, the
+ * alias budget, hashed big maps, integer ranges, sections that are not
+ * tables, the Lua stack under deep trees. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *nested(int depth, const char *open, const char *leaf,
+                    const char *close)
+{
+    size_t n = depth * (strlen(open) + strlen(close)) + strlen(leaf) + 1;
+    char *s = malloc(n), *p = s;
+    for (int i = 0; i < depth; i++)
+        p += sprintf(p, "%s", open);
+    p += sprintf(p, "%s", leaf);
+    for (int i = 0; i < depth; i++)
+        p += sprintf(p, "%s", close);
+    return s;
+}
+
+static void test_limits(void)
+{
+    mspt_error err = {0};
+    char *y = nested(MSPT_CONFIG_MAX_DEPTH, "[", "1", "]");
+    mspt_node *t = mspt_yaml_parse(y, "deep", &err);
+    ok(t != NULL, "limits: YAML nested exactly %d deep is read", MSPT_CONFIG_MAX_DEPTH);
+    mspt_node_free(t);
+    free(y);
+    y = nested(MSPT_CONFIG_MAX_DEPTH + 1, "{a: ", "1", "}");
+    t = mspt_yaml_parse(y, "deep", &err);
+    ok(!t && contains(err.msg, "deep:1:") && contains(err.msg, "nested deeper than 64"),
+       "limits: one level more is refused naming the place (%s)", err.msg);
+    free(y);
+    double t0 = now_s();
+    y = nested(1000000, "[", "", "]");
+    t = mspt_yaml_parse(y, "deeper", &err);
+    free(y);
+    ok(!t && now_s() - t0 < 5.0, "limits: a million open brackets refused in %.3f s",
+       now_s() - t0);
+    t = mspt_yaml_parse("a: &a [1, [2, 3]]\nb: [*a, *a]\nc: &c {x: *a}\nd: *c\n", "al", &err);
+    ok(t && mspt_node_at(t, "b.1.1.0")->i == 2 && mspt_node_at(t, "d.x.0")->i == 1,
+       "limits: aliases are copies of their anchors");
+    mspt_node_free(t);
+    char bomb[2048] = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+    for (char c = 'b'; c <= 'h'; c++) {
+        size_t n = strlen(bomb);
+        snprintf(bomb + n, sizeof bomb - n, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, "
+                 "*%c, *%c, *%c]\n", c, c, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1,
+                 c - 1, c - 1, c - 1, c - 1);
+    }
+    t0 = now_s();
+    t = mspt_yaml_parse(bomb, "bomb", &err);
+    ok(!t && contains(err.msg, "bomb:6:") && contains(err.msg, "more than 1000000 nodes"),
+       "limits: an alias bomb (10^8 nodes) refused in %.3f s (%s)", now_s() - t0, err.msg);
+    y = nested(40, "[", "1", "]");
+    char deep_alias[400];
+    snprintf(deep_alias, sizeof deep_alias, "a: &a %s\nb: [[[[[[[[[[[[[[[[[[[[[[[[[*a]]]]]]]]]]]]]]]]]]]]]]]]]\n", y);
+    free(y);
+    t = mspt_yaml_parse(deep_alias, "da", &err);
+    ok(!t && contains(err.msg, "alias '*a' makes values nested deeper than 64"),
+       "limits: an alias may not carry values past the depth limit (%s)", err.msg);
+
+    /* a map of 200,000 keys: hashed, and consistent through removals */
+    t0 = now_s();
+    mspt_node *m = mspt_node_new(MSPT_NODE_MAP);
+    char k[32];
+    for (int i = 0; i < 200000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        mspt_node_set(m, k, mspt_node_int(i));
+    }
+    int good = m->n == 200000;
+    for (int i = 0; i < 200000; i += 2) {
+        snprintf(k, sizeof k, "k%d", i);
+        good &= mspt_node_remove(m, k) && !mspt_node_get(m, k);
+        if (i % 20000 == 0) { /* removals shift indices: the index follows */
+            snprintf(k, sizeof k, "k%d", i + 1);
+            good &= mspt_node_get(m, k) && mspt_node_get(m, k)->i == i + 1;
+        }
+        if (i > 100) /* a removal moves the later items: a few suffice */
+            i += 2000;
+    }
+    for (int i = 1; i < 200000; i += 2) {
+        snprintf(k, sizeof k, "k%d", i);
+        good &= mspt_node_get(m, k) && mspt_node_get(m, k)->i == i;
+    }
+    mspt_node_set(m, "k1", mspt_node_int(-1));
+    good &= mspt_node_get(m, "k1")->i == -1 && !mspt_node_get(m, "nope");
+    mspt_node *c = mspt_node_copy(m);
+    good &= c->n == m->n && mspt_node_get(c, "k199999")->i == 199999;
+    mspt_node_free(c);
+    mspt_node_free(m);
+    ok(good && now_s() - t0 < 10.0, "limits: a map of 200,000 keys set, read, removed "
+       "and copied in %.3f s", now_s() - t0);
+
+    /* integer parameters hold a C int, seeds any 64-bit integer */
+    static const mspt_param ints[] = {
+        {"n", MSPT_PARAM_INT, "1", "n"},   {"sizes", MSPT_PARAM_INTS, "{1}", "s"},
+        {"seed", MSPT_PARAM_INT, "1", "s"}, {"x.data_seed", MSPT_PARAM_INT, "1", "s"},
+        {NULL, 0, NULL, NULL}};
+    const mspt_param *schemas[] = {ints, NULL};
+    struct { const char *yaml, *want; } cases[] = {
+        {"{n: 4294967297}", "m.n: 4294967297 is out of range"},
+        {"{n: -2147483649}", "m.n: -2147483649 is out of range"},
+        {"{n: 4294967297.0}", "m.n: 4294967297 is out of range"},
+        {"{sizes: [1, 2147483648]}", "m.sizes[2]: 2147483648 is out of range"},
+        {"{n: 2147483647, sizes: [-2147483648], seed: 99999999999, x: {data_seed: -9223372036854775808}}", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        t = mspt_yaml_parse(cases[i].yaml, "ints", &err);
+        int rc = mspt_schema_validate(t, "m", schemas, NULL, &err);
+        ok(cases[i].want ? rc == MSPT_ERR_CONFIG && contains(err.msg, cases[i].want)
+                         : rc == 0,
+           "limits: %s %s (%s)", cases[i].yaml, cases[i].want ? "refused" : "accepted",
+           rc ? err.msg : "");
+        mspt_node_free(t);
+    }
+
+    /* a table given as something else is not replaced by the defaults */
+    static const mspt_param sect[] = {{"trainer.max_epochs", MSPT_PARAM_INT, "10", "e"},
+                                      {NULL, 0, NULL, NULL}};
+    const mspt_param *ss[] = {sect, NULL};
+    t = mspt_yaml_parse("{trainer: x}", "s", &err);
+    mspt_schema_fill_defaults(t, ss);
+    int rc = mspt_schema_validate(t, "", ss, NULL, &err);
+    ok(rc == MSPT_ERR_CONFIG && !strcmp(err.msg, "trainer: expected a table, got string"),
+       "limits: trainer = \"x\" is an error, not the defaults (%s)", err.msg);
+    mspt_node_free(t);
+    t = mspt_yaml_parse("{trainer: null}", "s", &err);
+    mspt_schema_fill_defaults(t, ss);
+    ok(mspt_schema_validate(t, "", ss, NULL, &err) == 0 &&
+       mspt_node_at(t, "trainer.max_epochs")->i == 10, "limits: trainer = null takes the defaults");
+    mspt_node_free(t);
+
+    /* the Lua stack under a tree as deep as allowed, both ways */
+    /* 63 lists under the root table: the limit exactly */
+    char *lists = nested(MSPT_CONFIG_MAX_DEPTH - 1, "[", "1", "]");
+    char yaml[400], at[400] = "a";
+    snprintf(yaml, sizeof yaml, "a: %s\n", lists);
+    free(lists);
+    write_file("deep.yaml", yaml);
+    for (int i = 0; i < MSPT_CONFIG_MAX_DEPTH - 1; i++)
+        strcat(at, ".0");
+    write_file("deep.lua", "local mspt = require('mspt')\n"
+               "local y = mspt.load_yaml('deep.yaml')\n"
+               "local t = mspt.merge(y, y, {b = 1})\n"
+               "return t\n");
+    char path[512];
+    snprintf(path, sizeof path, "%s/deep.lua", tmpdir);
+    lua_State *L = NULL;
+    t = mspt_lua_load(path, &L, &err);
+    mspt_node *leaf = t ? mspt_node_at(t, at) : NULL;
+    ok(leaf && leaf->type == MSPT_NODE_INT && leaf->i == 1,
+       "limits: load_yaml and merge of a tree 64 deep, converted back (%s)", t ? "" : err.msg);
+    mspt_node_free(t);
+    if (L)
+        lua_close(L);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/mspt-test-config-XXXXXX");
@@ -403,6 +565,7 @@ int main(void)
     test_lua();
     test_overrides();
     test_schema();
+    test_limits();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

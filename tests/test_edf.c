@@ -233,20 +233,20 @@ static void check_errors(void)
     const broken cases[] = {
         {"truncated before the header ends", -1, 0, 0, 0, NULL, -1,
          "truncated file", "256-byte"},
-        {"truncated data", -1, 0, 0, 0, NULL, 7, "truncated file",
-         "'number of data records' says 4 records"},
         {"non-numeric number of signals", -1, 0, 252, 4, "3x", 0,
          "'number of signals'", "not an integer: '3x'"},
         {"header size", -1, 0, 184, 8, "1000", 0,
          "'number of bytes in header record'", "256 x (1 + 3) = 1024"},
-        {"record count -1", -1, 0, 236, 8, "-1", 0,
-         "'number of data records' is -1", "never closed"},
-        {"record count and file size", -1, 0, 236, 8, "3", 0,
-         "'number of data records'", "inconsistent with the file size"},
         {"non-numeric duration", -1, 0, 244, 8, "half", 0,
          "'duration of a data record'", "not a number: 'half'"},
         {"zero duration", -1, 0, 244, 8, "0", 0,
          "'duration of a data record'", "must be > 0"},
+        {"absurd record duration", -1, 0, 244, 8, "1e300", 0,
+         "'duration of a data record'", "1e+300 s is an absurd record duration"},
+        {"less than one record", -1, 0, 0, 0, NULL, 600, "truncated file",
+         "no complete data record"},
+        {"zero signals", -1, 0, 252, 4, "0", 0, "no signals",
+         "'number of signals' is 0"},
         {"not EDF", -1, 0, 0, 8, "PK", 0, "'version'", "not an EDF or BDF"},
         {"non-numeric physical minimum", 3, 1, 0, 0, "-3,2", 0,
          "signal 2 'EEG B-LE'", "'physical minimum': not a number: '-3,2'"},
@@ -438,6 +438,92 @@ static void check_synth_parity(void)
     edf_montage_free(&lp.montage);
 }
 
+/* What MNE 1.3 accepts, with a warning each (checked with mne 1.3.0's
+ * read_raw_edf on the same kinds of file):
+ *   record count -1, or 7 over a file holding 4: "Number of records from
+ *     the header does not match the file size ... Inferring from the file
+ *     size", 4 records read;
+ *   50 stray bytes after 4 records: 4 records read (the partial one is
+ *     dropped; MNE says nothing, we warn);
+ *   zero signals: MNE warns "incorrect for record length" then fails with
+ *     an IndexError; we name it "no signals" (check_errors), and so an
+ *     EDF+ of annotations only, whose record duration is 0 too. */
+static void check_repairs(void)
+{
+    const struct {
+        const char *what, *count;
+        long extra; /* bytes added (> 0) or cut (< 0) at the end */
+        long long want;
+        const char *warn;
+    } cases[] = {
+        {"record count -1", "-1", 0, 4, "is -1 (the writer never closed the file)"},
+        {"record count 7, size for 4", "7", 0, 4, "file size holds 4 records"},
+        {"record count 3, size for 4", "3", 0, 4, "counting from the size"},
+        {"trailing partial record", NULL, 50, 4, "trailing partial record (50 of"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t size;
+        uint8_t *b = make_file(&size, 0, "EDF+C", three, 3, 4, 0.5, NULL);
+        uint8_t *c = calloc(1, size + 64);
+        memcpy(c, b, size);
+        if (cases[i].count)
+            put(c + 236, 8, "%s", cases[i].count);
+        size = (size_t)((long)size + cases[i].extra);
+        edf_file f;
+        char err[EDF_ERR_LEN] = "";
+        int rc = edf_parse(&f, c, size, "odd.edf", err, sizeof err);
+        ok(rc == 0 && f.nrecords == cases[i].want &&
+           !strncmp(f.warning, "odd.edf: ", 9) && strstr(f.warning, cases[i].warn) &&
+           !strchr(f.warning, '\n'),
+           "%s: read as MNE does (%lld records), one warning: %s", cases[i].what,
+           rc ? -1 : f.nrecords, rc ? err : f.warning);
+        if (!rc)
+            edf_free(&f);
+        free(b);
+        free(c);
+    }
+    /* the last record cut short (a count that is wrong and a partial
+     * record; MNE warns of the count): two lines */
+    size_t size;
+    uint8_t *b = make_file(&size, 0, "", three, 2, 4, 0.5, NULL);
+    put(b + 236, 8, "-1");
+    edf_file f;
+    char err[EDF_ERR_LEN] = "";
+    int rc = edf_parse(&f, b, size - 3, "two.edf", err, sizeof err);
+    const char *nl = rc ? NULL : strchr(f.warning, '\n');
+    ok(rc == 0 && f.nrecords == 3 && nl && strstr(f.warning, "is -1") &&
+       strstr(nl, "two.edf: a trailing partial record"),
+       "count -1 and a partial record: two warning lines");
+    if (!rc)
+        edf_free(&f);
+    free(b);
+    /* EDF+ of annotations only, record duration 0: "no signals" */
+    b = make_file(&size, 0, "EDF+C", three + 2, 1, 2, 0.5, NULL);
+    put(b + 244, 8, "0");
+    rc = edf_parse(&f, b, size, "ann.edf", err, sizeof err);
+    ok(rc == -1 && strstr(err, "ann.edf: no signals: the 1 signal holds only "
+       "annotations"), "annotations only: no signals, not a duration: %s", err);
+    free(b);
+    /* a picked signal at 0.5 Hz: named as absurd, not a filter's Nyquist */
+    const tsig slow[] = {{"EEG A-REF", "uV", -3200, 3200, -32768, 32767, 1},
+                         {"EEG B-REF", "uV", -3200, 3200, -32768, 32767, 1}};
+    b = make_file(&size, 0, "", slow, 2, 600, 2, NULL);
+    const char *ch[] = {"A", "B"};
+    edf_recipe r = {.channels = ch, .nch = 2, .l_freq = 0.1, .h_freq = 40,
+                    .sample_rate = 256, .window = 64, .stride = 64,
+                    .per_uv = 1, .threads = 1};
+    edf_montage_none(&r.montage, 2);
+    edf_windows w;
+    rc = edf_prep_buffer(b, size, "slow.edf", &r, &w, err, sizeof err);
+    ok(rc == -1 && strstr(err, "slow.edf: signal 1 'EEG A-REF'") &&
+       strstr(err, "absurd sample rate for EEG (0.5 Hz; at least 1)") &&
+       !strstr(err, "Nyquist"), "0.5 Hz: an absurd rate, named: %s", err);
+    if (!rc)
+        free(w.data);
+    edf_montage_free(&r.montage);
+    free(b);
+}
+
 /* ---- the component ----------------------------------------------------- */
 
 /* stderr goes to a file while a dataset is built; returns what was said. */
@@ -551,8 +637,9 @@ static void check_cache(void)
              "notch: 50, window: 512, stride: 256, cache_dir: %s/cache}", file, tmp);
     mspt_error err = {0};
     void *d = make_quiet(yaml, &err, said, sizeof said);
-    ok(d && strstr(said, "preprocessed [1/1]") && find_shard(shard, sizeof shard) == 1,
-       "first use preprocesses (progress on stderr) and writes one shard");
+    ok(d && strstr(said, "1 recordings: 1 used (0 from the cache, 1 preprocessed), "
+                    "0 skipped") && find_shard(shard, sizeof shard) == 1,
+       "first use preprocesses (summary on stderr) and writes one shard");
     if (!d) {
         diag("%s", err.msg);
         return;
@@ -567,9 +654,10 @@ static void check_cache(void)
 
     d = make_quiet(yaml, &err, said, sizeof said);
     float *again = d ? all_windows(d, &nw2) : NULL;
-    ok(d && said[0] == '\0' && nw2 == nw &&
+    ok(d && strstr(said, "(1 from the cache, 0 preprocessed)") &&
+       !strstr(said, "rebuilding") && nw2 == nw &&
        !memcmp(ref, again, nw * 2 * 512 * sizeof(float)),
-       "second use maps the shard silently, same windows");
+       "second use maps the shard, same windows");
     vt->destroy(d);
     free(again);
 
@@ -970,6 +1058,7 @@ int main(void)
 
     check_reader();
     check_errors();
+    check_repairs();
     check_fir();
     check_synth_parity();
     check_config_errors();

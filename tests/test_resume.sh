@@ -1,8 +1,9 @@
 #!/bin/sh
 # Kill and resume: a run stopped after epoch 1 and resumed ends with the same
-# checkpoint, bit for bit, as an uninterrupted run; a process killed at
-# random moments (also while writing a checkpoint) always leaves a loadable
-# last checkpoint.
+# checkpoint, bit for bit, as an uninterrupted run; so does a run killed 20
+# times at random moments (also while writing a checkpoint) and resumed
+# each time, leaving no temporary file; a full disk during a save stops the
+# run and keeps the previous checkpoint.
 . "$MSPT_SRCDIR/tests/tap.sh"
 tap_tmp=$(mktemp -d /tmp/mspt-test-resume-XXXXXX)
 trap 'rm -rf "$tap_tmp"' EXIT
@@ -55,41 +56,82 @@ ok $([ $rc -eq 0 ] && cmp -s "$tap_tmp/full/checkpoints/last.safetensors" \
 n=$(ls "$tap_tmp/full/checkpoints" | grep -c '^epoch=')
 ok $([ "$n" -eq 1 ]; echo $?) "save_top_k = 1 keeps one best checkpoint ($n)"
 
-# SIGKILL at random moments: last.safetensors must always stay loadable
+# Twenty SIGKILLs at random moments (saves included), each followed by a
+# resume from whatever last checkpoint there is (a fresh start before the
+# first): the run ends bit-identical to an uninterrupted one, and the
+# temporary files of killed saves are gone (each start removes them).
 cat >"$tap_tmp/kill.lua" <<'LUA'
 local e = dofile(require("mspt").script_dir .. "/exp.lua")
-e.trainer.max_epochs = 1000
+e.trainer.max_epochs = 16
 e.trainer.limit_val_batches = 1
 e.data.windows = 12
+e.plots = { samples = { 0 } }
 return e
 LUA
-survived=0
-for delay in 0 0.05 0.1 0.15 0.2 0.3; do
-    rm -rf "$tap_tmp/kill"
-    "$MSPT_BUILDDIR/mspt" run "$tap_tmp/kill.lua" run_dir="$tap_tmp/kill" >/dev/null 2>&1 &
+run_mspt run "$tap_tmp/kill.lua" run_dir="$tap_tmp/calm"
+ok $rc "uninterrupted 16-epoch run"
+seed=$(( $$ + $(date +%s) ))
+delays=$(awk -v s=$seed 'BEGIN { srand(s); for (i = 0; i < 60; i++) printf "%.3f\n", rand() * 1.0 }')
+last="$tap_tmp/kill/checkpoints/last.safetensors"
+kills=0 removed=0 failed=0
+for delay in $delays; do
+    [ $kills -lt 20 ] || break
+    resume=
+    [ -f "$last" ] && resume=--resume
+    "$MSPT_BUILDDIR/mspt" run "$tap_tmp/kill.lua" run_dir="$tap_tmp/kill" $resume \
+        >"$tap_tmp/kill.out" 2>"$tap_tmp/kill.err" &
     pid=$!
-    last="$tap_tmp/kill/checkpoints/last.safetensors"
-    # wait (at most 60 s) for the first checkpoint, then kill a moment later:
-    # at a random point of later epochs, saves included
-    tries=0
-    while [ ! -f "$last" ] && [ $tries -lt 600 ] && kill -0 $pid 2>/dev/null; do
-        sleep 0.1
-        tries=$((tries + 1))
-    done
     sleep $delay
-    kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    [ -f "$last" ] || continue
-    rm -f "$tap_tmp/kill/checkpoints/"*.tmp.*
-    "$MSPT_BUILDDIR/mspt" run "$tap_tmp/kill.lua" run_dir="$tap_tmp/kill" --resume \
-        trainer.max_steps=1 >/dev/null 2>"$tap_tmp/kill.err"
-    rc=$?
-    # resuming loads the checkpoint; a max_steps already reached ends at once
-    if [ $rc -ne 0 ]; then
-        diag "delay $delay: $(cat "$tap_tmp/kill.err")"
-        survived=-100
+    if kill -9 $pid 2>/dev/null; then
+        kills=$((kills + 1))
     fi
-    survived=$((survived + 1))
+    wait $pid 2>/dev/null
+    rc=$?
+    # a start that ended by itself before the kill must have succeeded
+    if [ $rc -ne 137 ] && [ $rc -ne 0 ]; then
+        failed=$((failed + 1))
+        diag "delay $delay: exit $rc: $(cat "$tap_tmp/kill.err")"
+    fi
+    n=$(sed -n 's/^removed \([0-9]*\) temporary file.*/\1/p' "$tap_tmp/kill.out")
+    removed=$((removed + ${n:-0}))
 done
-ok $([ $survived -eq 6 ]; echo $?) "after SIGKILLs the last checkpoint always loads ($survived kills checked)"
+run_mspt run "$tap_tmp/kill.lua" run_dir="$tap_tmp/kill" --resume
+ok $([ $rc -eq 0 ] && [ $failed -eq 0 ] && [ $kills -eq 20 ]; echo $?) \
+    "$kills SIGKILLs at random moments (seed $seed), each start resuming: all loaded"
+[ $rc -eq 0 ] || diag "$err"
+n=$(printf '%s' "$out" | sed -n 's/^removed \([0-9]*\) temporary file.*/\1/p')
+removed=$((removed + ${n:-0}))
+ok $(cmp -s "$tap_tmp/calm/checkpoints/last.safetensors" "$last"; echo $?) \
+   "... and the run ends bit-identical to the uninterrupted one"
+cut -d, -f1-6 "$tap_tmp/calm/metrics.csv" >"$tap_tmp/m1"
+cut -d, -f1-6 "$tap_tmp/kill/metrics.csv" >"$tap_tmp/m2"
+ok $(cmp -s "$tap_tmp/m1" "$tap_tmp/m2"; echo $?) "... with the same metrics.csv"
+left=$(find "$tap_tmp/kill" -name '*.tmp*' | grep -c .)
+ok $([ "$left" -eq 0 ]; echo $?) \
+   "... and no temporary file left ($removed removed at starts, $left left)"
+
+# A full disk while writing a checkpoint (a file-size limit below the
+# checkpoint's size; SIGXFSZ ignored, so the write fails with EFBIG): the
+# run stops naming the file, and the previous last.safetensors is intact.
+run_mspt run "$tap_tmp/kill.lua" run_dir="$tap_tmp/disk" trainer.max_epochs=1 \
+    trainer.save_top_k=0 'plots.samples=[]'
+ok $rc "a 1-epoch run"
+cp "$tap_tmp/disk/checkpoints/last.safetensors" "$tap_tmp/before.safetensors"
+size=$(wc -c <"$tap_tmp/before.safetensors")
+trap '' XFSZ
+prlimit --fsize=$((size / 2)) "$MSPT_BUILDDIR/mspt" run "$tap_tmp/kill.lua" \
+    run_dir="$tap_tmp/disk" --resume trainer.max_epochs=2 trainer.save_top_k=0 \
+    'plots.samples=[]' >"$tap_tmp/out" 2>"$tap_tmp/err"
+rc=$? err=$(cat "$tap_tmp/err")
+trap - XFSZ
+expect_error 1 "$tap_tmp/disk/checkpoints/last.safetensors: writing" \
+    "a checkpoint save failing midway stops the run naming the file"
+printf '%s' "$err" | grep -q "File too large"
+ok $? "... and the cause"
+left=$(find "$tap_tmp/disk" -name '*.tmp*' | grep -c .)
+ok $(cmp -s "$tap_tmp/before.safetensors" "$tap_tmp/disk/checkpoints/last.safetensors" &&
+     [ "$left" -eq 0 ]; echo $?) "... the previous last.safetensors intact, no temporary file left"
+run_mspt run "$tap_tmp/kill.lua" run_dir="$tap_tmp/disk" --resume trainer.max_epochs=2 \
+    trainer.save_top_k=0 'plots.samples=[]'
+ok $rc "... and the run resumes from it once the disk has room"
 tap_done

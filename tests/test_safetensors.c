@@ -471,6 +471,23 @@ static void test_open_errors(void)
     ok(!f && strstr(err.msg, "absent.safetensors: cannot open: No such file"),
        "missing file: %s", err.msg);
 
+    /* a FIFO with no writer: opening it blocking would wait forever */
+    const char *fifo = tpath("fifo.safetensors");
+    if (mkfifo(fifo, 0600) != 0)
+        tap_bail("mkfifo failed");
+    alarm(20); /* the test dies rather than hangs */
+    f = mspt_st_open(fifo, &err);
+    alarm(0);
+    ok(!f && err.status == MSPT_ERR_CONFIG &&
+           strstr(err.msg, "fifo.safetensors: not a regular file (a FIFO)"),
+       "a FIFO is refused at once: %s", err.msg);
+    f = mspt_st_open(tmpdir, &err);
+    ok(!f && strstr(err.msg, "not a regular file (a directory)"),
+       "a directory is refused: %s", err.msg);
+    f = mspt_st_open("/dev/null", &err);
+    ok(!f && strstr(err.msg, "/dev/null: not a regular file (a character device)"),
+       "a device is refused: %s", err.msg);
+
 #define T(name, shape, offs)                                                   \
     "\"" name "\":{\"dtype\":\"F32\",\"shape\":" shape                         \
     ",\"data_offsets\":" offs "}"
@@ -893,6 +910,81 @@ static int rm_entry(const char *p, const struct stat *sb, int flag,
     return remove(p);
 }
 
+/* Reading a tensor piecewise gives what reading it whole gives; a range
+ * outside it is refused. */
+static void test_read_range(void)
+{
+    const char *path = tpath("range.safetensors");
+    float v[7] = {1, -2, 3.5f, 4, 5, 6, 7};
+    double d[3] = {1e300, -0.25, 2};
+    mspt_st_writer *w = mspt_st_writer_new();
+    mspt_st_add_f32(w, "v", 1, (int[]){7}, v);
+    mspt_st_add(w, "d", MSPT_ST_F64, 1, (int[]){3}, d);
+    mspt_error err = {0};
+    if (mspt_st_save(w, path, &err))
+        tap_bail(err.msg);
+    mspt_st_writer_free(w);
+    mspt_st_file *f = mspt_st_open(path, &err);
+    if (!f)
+        tap_bail(err.msg);
+    long iv = mspt_st_find(f, "v"), id = mspt_st_find(f, "d");
+    float part[7] = {0}, dd[3];
+    int rc = mspt_st_read_range_f32(f, (size_t)iv, 0, 3, part) ||
+             mspt_st_read_range_f32(f, (size_t)iv, 3, 4, part + 3);
+    ok(!rc && !memcmp(part, v, sizeof v), "a tensor read in two ranges");
+    ok(mspt_st_read_range_f32(f, (size_t)id, 0, 3, dd) == 0 && isinf(dd[0]) &&
+           dd[1] == -0.25f && dd[2] == 2.0f,
+       "an F64 range converts (1e300 becomes inf, which loading refuses)");
+    ok(mspt_st_read_range_f32(f, (size_t)iv, 5, 3, part) != 0 &&
+           mspt_st_read_range_f32(f, (size_t)iv, 8, 0, part) != 0 &&
+           mspt_st_read_range_f32(f, 2, 0, 1, part) != 0 &&
+           mspt_st_read_range_f32(f, (size_t)iv, 7, 0, part) == 0,
+       "ranges past the tensor, or of no tensor, are refused");
+    mspt_st_close(f);
+}
+
+/* The fuzzer's corpus (fuzz/corpus/safetensors: seeds and what libFuzzer
+ * kept for new coverage) replayed: each file opens and reads, or is refused
+ * naming the file. */
+static void test_corpus(void)
+{
+    const char *src = getenv("MSPT_SRCDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/fuzz/corpus/safetensors", src ? src : ".");
+    DIR *d = opendir(dir);
+    if (!d) {
+        ok(0, "fuzz corpus %s: %s", dir, strerror(errno));
+        return;
+    }
+    int files = 0, opened = 0, bad = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        mspt_error err = {0};
+        mspt_st_file *f = mspt_st_open(path, &err);
+        files++;
+        if (!f) {
+            bad += !strstr(err.msg, path);
+            continue;
+        }
+        opened++;
+        for (size_t i = 0; i < mspt_st_count(f); i++) {
+            size_t n = mspt_st_numel(f, i);
+            float *out = malloc((n ? n : 1) * sizeof *out);
+            bad += !out || mspt_st_read_f32(f, mspt_st_name(f, i), out, n, &err) != 0;
+            free(out);
+        }
+        mspt_st_close(f);
+    }
+    closedir(d);
+    ok(files > 0 && bad == 0,
+       "fuzz corpus: %d files, %d open and read, the rest refused naming the file",
+       files, opened);
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -906,10 +998,12 @@ int main(void)
     test_convert();
     test_convert_other();
     test_open_errors();
+    test_read_range();
     test_names();
     test_writer_errors();
     test_atomic();
     test_fuzz();
+    test_corpus();
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return tap_done();
 }

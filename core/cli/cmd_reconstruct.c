@@ -92,7 +92,9 @@ static int parse(int argc, char **argv, opts *o)
         } else if (!mspt_override_is(a)) {
             return mspt_cli_usage("reconstruct: '%s' is not an override "
                                   "(key=value, +key=value or ~key)", a);
-        } else if (o->nov < MAX_OVERRIDES) {
+        } else if (o->nov == MAX_OVERRIDES) { /* refused, never dropped */
+            return mspt_cli_usage("reconstruct: more than %d overrides", MAX_OVERRIDES);
+        } else {
             o->ov[o->nov++] = a;
         }
     }
@@ -112,6 +114,9 @@ static int need_file(const char *opt, const char *path, mspt_error *err)
     if (stat(path, &st) != 0)
         return mspt_error_set(err, MSPT_ERR_CONFIG, "%s %s: %s", opt, path,
                               strerror(errno));
+    if (!S_ISREG(st.st_mode)) /* opening a FIFO would wait for a writer */
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s %s: not a regular file",
+                              opt, path);
     return 0;
 }
 

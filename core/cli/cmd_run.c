@@ -31,10 +31,7 @@ static int prepare(mspt_experiment *x, char *run_dir, const char **resume,
                    mspt_error *err)
 {
     const mspt_node *threads = mspt_node_get(x->root, "threads");
-    if (threads->i < 0)
-        return mspt_error_set(err, MSPT_ERR_CONFIG, "threads: must be >= 0 (0: "
-                              "all cores), got %lld", threads->i);
-    if (threads->i > 0)
+    if (threads->i > 0) /* bounded by mspt_experiment_load */
         mspt_set_threads((int)threads->i);
 
     const mspt_node *rd = mspt_node_get(x->root, "run_dir");
@@ -81,25 +78,33 @@ int mspt_cmd_run(int argc, char **argv)
         return 0;
     }
     const char *file = NULL, *resume = NULL;
-    const char *overrides[256];
+    /* as many overrides as arguments (none is ever dropped) */
+    const char **overrides = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *overrides);
     size_t noverrides = 0;
+    if (!overrides)
+        return mspt_cli_usage("run: out of memory");
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--resume"))
+        if (!strcmp(argv[i], "--resume")) {
             resume = "last";
-        else if (!strncmp(argv[i], "--resume=", 9))
+        } else if (!strncmp(argv[i], "--resume=", 9)) {
             resume = argv[i] + 9;
-        else if (argv[i][0] == '-' && argv[i][1] == '-')
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            free(overrides);
             return mspt_cli_usage("run: unknown option '%s'", argv[i]);
-        else if (!file)
+        } else if (!file) {
             file = argv[i];
-        else if (!mspt_override_is(argv[i]))
+        } else if (!mspt_override_is(argv[i])) {
+            free(overrides);
             return mspt_cli_usage("run: '%s' is not an override (key=value, "
                                   "+key=value or ~key)", argv[i]);
-        else if (noverrides < 256)
+        } else {
             overrides[noverrides++] = argv[i];
+        }
     }
-    if (!file)
+    if (!file) {
+        free(overrides);
         return mspt_cli_usage("run: missing experiment file");
+    }
     mspt_error err = {0};
     mspt_experiment x;
     char run_dir[PATH_MAX];
@@ -114,5 +119,6 @@ int mspt_cmd_run(int argc, char **argv)
         rc = mspt_train(&x, run_dir, resume, &err);
     }
     mspt_experiment_free(&x);
+    free(overrides);
     return rc ? mspt_cli_fail(&err) : 0;
 }

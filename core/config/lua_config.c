@@ -3,6 +3,7 @@
 
 #include <glob.h>
 #include <libgen.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -28,13 +29,48 @@ static void subpath(char *out, size_t size, const char *path, const char *key)
     snprintf(out, size, *path ? "%s.%s" : "%s%s", path, key);
 }
 
-static mspt_node *to_node(lua_State *L, int idx, const char *path, int depth,
-                          mspt_error *err);
+/* Converting Lua values.  The C stack is bounded by the depth limit, the
+ * Lua stack is checked at each level (Lua guarantees only LUA_MINSTACK
+ * free slots), a table met again below itself is a cycle, and a table
+ * shared many times over is expanded only within MSPT_CONFIG_MAX_NODES. */
+typedef struct conv {
+    lua_State *L;
+    mspt_error *err;
+    size_t nodes;
+    const void *open[MSPT_CONFIG_MAX_DEPTH + 1]; /* tables being converted */
+} conv;
 
-static mspt_node *table_to_node(lua_State *L, int idx, const char *path,
-                                int depth, mspt_error *err)
+static mspt_node *to_node(conv *c, int idx, const char *path, int depth);
+
+static const char *or_experiment(const char *path)
 {
+    return *path ? path : "experiment";
+}
+
+static mspt_node *table_to_node(conv *c, int idx, const char *path, int depth)
+{
+    lua_State *L = c->L;
+    mspt_error *err = c->err;
     idx = lua_absindex(L, idx);
+    const void *me = lua_topointer(L, idx);
+    for (int d = 0; d < depth; d++)
+        if (c->open[d] == me) {
+            mspt_error_set(err, MSPT_ERR_CONFIG,
+                           "%s: the table contains itself (a cycle)", path);
+            return NULL;
+        }
+    if (depth >= MSPT_CONFIG_MAX_DEPTH) {
+        mspt_error_set(err, MSPT_ERR_CONFIG,
+                       "%s: tables nested deeper than %d levels",
+                       or_experiment(path), MSPT_CONFIG_MAX_DEPTH);
+        return NULL;
+    }
+    if (!lua_checkstack(L, 8)) {
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: Lua stack exhausted",
+                       or_experiment(path));
+        return NULL;
+    }
+    c->open[depth] = me;
     lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
     size_t nkeys = 0, nstr = 0;
     lua_pushnil(L);
@@ -47,7 +83,7 @@ static mspt_node *table_to_node(lua_State *L, int idx, const char *path,
             lua_pop(L, 2);
             mspt_error_set(err, MSPT_ERR_CONFIG,
                            "%s: table keys must be names or list positions 1..n",
-                           *path ? path : "experiment");
+                           or_experiment(path));
             return NULL;
         }
         lua_pop(L, 1);
@@ -55,9 +91,17 @@ static mspt_node *table_to_node(lua_State *L, int idx, const char *path,
     if (nstr && nstr != nkeys) {
         mspt_error_set(err, MSPT_ERR_CONFIG,
                        "%s: table mixes list items and named keys",
-                       *path ? path : "experiment");
+                       or_experiment(path));
         return NULL;
     }
+    if (nkeys > MSPT_CONFIG_MAX_NODES - c->nodes) {
+        mspt_error_set(err, MSPT_ERR_CONFIG,
+                       "%s: the experiment expands to more than %d values "
+                       "(a table shared many times over?)",
+                       or_experiment(path), MSPT_CONFIG_MAX_NODES);
+        return NULL;
+    }
+    c->nodes += nkeys;
     if (nkeys && !nstr) { /* a list */
         mspt_node *list = mspt_node_new(MSPT_NODE_LIST);
         for (lua_Integer i = 1; i <= len; i++) {
@@ -65,7 +109,7 @@ static mspt_node *table_to_node(lua_State *L, int idx, const char *path,
             snprintf(p, sizeof p, *path ? "%s.%lld" : "%s%lld", path,
                      (long long)(i - 1));
             lua_rawgeti(L, idx, i);
-            mspt_node *v = to_node(L, -1, p, depth + 1, err);
+            mspt_node *v = to_node(c, -1, p, depth + 1);
             lua_pop(L, 1);
             if (!v) {
                 mspt_node_free(list);
@@ -76,6 +120,8 @@ static mspt_node *table_to_node(lua_State *L, int idx, const char *path,
         return list;
     }
     const char **keys = malloc((nkeys ? nkeys : 1) * sizeof *keys);
+    if (!keys)
+        abort(); /* as node.c */
     size_t k = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -88,7 +134,7 @@ static mspt_node *table_to_node(lua_State *L, int idx, const char *path,
         char p[512];
         subpath(p, sizeof p, path, keys[i]);
         lua_getfield(L, idx, keys[i]);
-        mspt_node *v = to_node(L, -1, p, depth + 1, err);
+        mspt_node *v = to_node(c, -1, p, depth + 1);
         lua_pop(L, 1);
         if (!v) {
             mspt_node_free(map);
@@ -101,14 +147,9 @@ static mspt_node *table_to_node(lua_State *L, int idx, const char *path,
     return map;
 }
 
-static mspt_node *to_node(lua_State *L, int idx, const char *path, int depth,
-                          mspt_error *err)
+static mspt_node *to_node(conv *c, int idx, const char *path, int depth)
 {
-    if (depth > 64) {
-        mspt_error_set(err, MSPT_ERR_CONFIG,
-                       "%s: tables nested too deep (a cycle?)", path);
-        return NULL;
-    }
+    lua_State *L = c->L;
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         return mspt_node_new(MSPT_NODE_NULL);
@@ -121,8 +162,13 @@ static mspt_node *to_node(lua_State *L, int idx, const char *path, int depth,
     case LUA_TSTRING:
         return mspt_node_string(lua_tostring(L, idx));
     case LUA_TTABLE:
-        return table_to_node(L, idx, path, depth, err);
+        return table_to_node(c, idx, path, depth);
     case LUA_TFUNCTION: {
+        if (!lua_checkstack(L, 2)) {
+            mspt_error_set(c->err, MSPT_ERR_CONFIG, "%s: Lua stack exhausted",
+                           path);
+            return NULL;
+        }
         mspt_node *n = mspt_node_new(MSPT_NODE_FUNCTION);
         lua_Debug ar;
         lua_pushvalue(L, idx);
@@ -136,8 +182,9 @@ static mspt_node *to_node(lua_State *L, int idx, const char *path, int depth,
         return n;
     }
     default:
-        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: a %s cannot be configuration",
-                       path, luaL_typename(L, idx));
+        mspt_error_set(c->err, MSPT_ERR_CONFIG,
+                       "%s: a %s cannot be configuration", path,
+                       luaL_typename(L, idx));
         return NULL;
     }
 }
@@ -145,13 +192,18 @@ static mspt_node *to_node(lua_State *L, int idx, const char *path, int depth,
 mspt_node *mspt_lua_to_node(lua_State *L, int idx, const char *path,
                             mspt_error *err)
 {
-    return to_node(L, idx, path, 0, err);
+    conv c = {.L = L, .err = err};
+    return to_node(&c, idx, path, 0);
 }
 
 /* ---- node -> Lua ---------------------------------------------------------- */
 
-void mspt_lua_push_node(lua_State *L, const mspt_node *n)
+/* Trees are at most MSPT_CONFIG_MAX_DEPTH deep (yaml_io.c, to_node): two
+ * slots a level. */
+int mspt_lua_push_node(lua_State *L, const mspt_node *n)
 {
+    if (!lua_checkstack(L, 3))
+        return -1;
     switch (n->type) {
     case MSPT_NODE_NULL: lua_pushnil(L); break;
     case MSPT_NODE_BOOL: lua_pushboolean(L, n->b); break;
@@ -160,20 +212,27 @@ void mspt_lua_push_node(lua_State *L, const mspt_node *n)
     case MSPT_NODE_STRING: lua_pushstring(L, n->s); break;
     case MSPT_NODE_FUNCTION: lua_rawgeti(L, LUA_REGISTRYINDEX, n->ref); break;
     case MSPT_NODE_LIST:
-        lua_createtable(L, (int)n->n, 0);
+        lua_createtable(L, n->n > INT_MAX ? 0 : (int)n->n, 0);
         for (size_t i = 0; i < n->n; i++) {
-            mspt_lua_push_node(L, n->items[i]);
+            if (mspt_lua_push_node(L, n->items[i])) {
+                lua_pop(L, 1);
+                return -1;
+            }
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         break;
     case MSPT_NODE_MAP:
-        lua_createtable(L, 0, (int)n->n);
+        lua_createtable(L, 0, n->n > INT_MAX ? 0 : (int)n->n);
         for (size_t i = 0; i < n->n; i++) {
-            mspt_lua_push_node(L, n->items[i]);
+            if (mspt_lua_push_node(L, n->items[i])) {
+                lua_pop(L, 1);
+                return -1;
+            }
             lua_setfield(L, -2, n->keys[i]);
         }
         break;
     }
+    return 0;
 }
 
 /* ---- the mspt module -------------------------------------------------------- */
@@ -255,27 +314,78 @@ static int is_list(lua_State *L, int idx)
     return lua_rawlen(L, idx) > 0;
 }
 
+/* mspt.merge's walk: the source tables open on the way down (a cycle is
+ * one met again) and the key path that names them in errors. */
+typedef struct walk {
+    const void *open[MSPT_CONFIG_MAX_DEPTH + 1];
+    char path[1024];
+} walk;
+
+static int merge_error(lua_State *L, const walk *w, const char *what)
+{
+    luaL_where(L, 1); /* the script's line that called mspt.merge */
+    lua_pushfstring(L, "mspt.merge: %s: %s", *w->path ? w->path : "argument",
+                    what);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+/* Enter the table at idx (absolute) reached by the key at stack index key:
+ * depth and cycle checks, path extended; returns the old path length. */
+static size_t walk_enter(lua_State *L, walk *w, int depth, int idx, int key)
+{
+    size_t len = strlen(w->path);
+    if (key) {
+        char k[160];
+        if (lua_type(L, key) == LUA_TSTRING)
+            snprintf(k, sizeof k, "%s", lua_tostring(L, key));
+        else if (lua_isinteger(L, key))
+            snprintf(k, sizeof k, "%lld", (long long)lua_tointeger(L, key) - 1);
+        else
+            snprintf(k, sizeof k, "[%s]", luaL_typename(L, key));
+        snprintf(w->path + len, sizeof w->path - len, len ? ".%s" : "%s", k);
+    }
+    const void *me = lua_topointer(L, idx);
+    for (int d = 0; d < depth; d++)
+        if (w->open[d] == me)
+            merge_error(L, w, "the table contains itself (a cycle)");
+    if (depth >= MSPT_CONFIG_MAX_DEPTH) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "tables nested deeper than %d levels",
+                 MSPT_CONFIG_MAX_DEPTH);
+        merge_error(L, w, msg);
+    }
+    luaL_checkstack(L, 6, "mspt.merge");
+    w->open[depth] = me;
+    return len;
+}
+
 /* Deep copy of table at idx onto the stack top. */
-static void deep_copy(lua_State *L, int idx)
+static void deep_copy(lua_State *L, int idx, walk *w, int depth, int key)
 {
     idx = lua_absindex(L, idx);
+    key = key ? lua_absindex(L, key) : 0;
+    size_t len = walk_enter(L, w, depth, idx, key);
     lua_newtable(L);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pushvalue(L, -2);
         if (lua_istable(L, -2))
-            deep_copy(L, -2);
+            deep_copy(L, -2, w, depth + 1, -3);
         else
             lua_pushvalue(L, -2);
         lua_settable(L, -5);
         lua_pop(L, 1);
     }
+    w->path[len] = '\0';
 }
 
 /* Merge table src into table dst (both absolute indices), recursively for
  * named tables; lists and scalars are replaced. */
-static void merge_into(lua_State *L, int dst, int src)
+static void merge_into(lua_State *L, int dst, int src, walk *w, int depth,
+                       int key)
 {
+    size_t len = walk_enter(L, w, depth, src, key);
     lua_pushnil(L);
     while (lua_next(L, src)) {
         int v = lua_gettop(L);
@@ -283,19 +393,20 @@ static void merge_into(lua_State *L, int dst, int src)
         lua_gettable(L, dst);
         if (lua_istable(L, -1) && lua_istable(L, v) && !is_list(L, v) &&
             !is_list(L, lua_gettop(L))) {
-            merge_into(L, lua_gettop(L), v);
+            merge_into(L, lua_gettop(L), v, w, depth + 1, v - 1);
             lua_pop(L, 1);
         } else {
             lua_pop(L, 1);
             lua_pushvalue(L, -2);
             if (lua_istable(L, v))
-                deep_copy(L, v);
+                deep_copy(L, v, w, depth + 1, v - 1);
             else
                 lua_pushvalue(L, v);
             lua_settable(L, dst);
         }
         lua_pop(L, 1);
     }
+    w->path[len] = '\0';
 }
 
 /* mspt.merge(base, override, ...) -> a new table; later tables win. */
@@ -304,11 +415,13 @@ static int l_merge(lua_State *L)
     int n = lua_gettop(L);
     lua_newtable(L);
     int dst = lua_gettop(L);
+    walk w;
     for (int i = 1; i <= n; i++) {
         if (lua_isnil(L, i))
             continue;
         luaL_checktype(L, i, LUA_TTABLE);
-        merge_into(L, dst, i);
+        w.path[0] = '\0';
+        merge_into(L, dst, i, &w, 0, 0);
     }
     return 1;
 }
@@ -322,8 +435,10 @@ static int l_load_yaml(lua_State *L)
     mspt_node *n = mspt_yaml_load(path, &err);
     if (!n)
         return luaL_error(L, "%s", err.msg);
-    mspt_lua_push_node(L, n);
+    int rc = mspt_lua_push_node(L, n);
     mspt_node_free(n);
+    if (rc)
+        return luaL_error(L, "%s: Lua stack exhausted", path);
     return 1;
 }
 
@@ -348,6 +463,85 @@ static int open_mspt(lua_State *L)
     lua_pushstring(L, script_dir(L));
     lua_setfield(L, -2, "script_dir");
     return 1;
+}
+
+/* A scalar for an error message: strings quoted, at most ~60 bytes. */
+static void brief_value(lua_State *L, int idx, char *out, size_t size)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: snprintf(out, size, "\"%.60s\"", lua_tostring(L, idx)); break;
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN:
+    case LUA_TNIL: snprintf(out, size, "%s", luaL_tolstring(L, idx, NULL));
+        lua_pop(L, 1);
+        break;
+    default: snprintf(out, size, "<%s>", luaL_typename(L, idx)); break;
+    }
+}
+
+/* What a failed script raised, said in words: a string as it is (Lua put
+ * file:line: in front), a value with __tostring through it, a table by its
+ * first fields, anything else by its type and value. */
+static void describe_error(lua_State *L, const char *path, mspt_error *err)
+{
+    int e = lua_gettop(L);
+    if (lua_type(L, e) == LUA_TSTRING) {
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s", lua_tostring(L, e));
+        return;
+    }
+    if (!lua_checkstack(L, 6)) {
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: the script raised a %s value",
+                       path, luaL_typename(L, e));
+        return;
+    }
+    if (luaL_getmetafield(L, e, "__tostring") != LUA_TNIL) {
+        lua_pop(L, 1);
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: the script raised %s", path,
+                       luaL_tolstring(L, e, NULL));
+        return;
+    }
+    switch (lua_type(L, e)) {
+    case LUA_TNIL:
+        mspt_error_set(err, MSPT_ERR_CONFIG,
+                       "%s: the script raised nil (error() with no message)",
+                       path);
+        return;
+    case LUA_TNUMBER:
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: the script raised the number "
+                       "%s (not a message)", path, luaL_tolstring(L, e, NULL));
+        return;
+    case LUA_TTABLE: {
+        char fields[300] = "", kb[80], k[90], v[80];
+        size_t len = 0, shown = 0;
+        lua_pushnil(L);
+        while (lua_next(L, e)) {
+            if (shown == 4) {
+                lua_pop(L, 2);
+                snprintf(fields + len, sizeof fields - len, ", ...");
+                break;
+            }
+            brief_value(L, -2, kb, sizeof kb);
+            brief_value(L, -1, v, sizeof v);
+            if (lua_type(L, -2) == LUA_TSTRING)
+                snprintf(k, sizeof k, "%.60s", lua_tostring(L, -2));
+            else
+                snprintf(k, sizeof k, "[%s]", kb);
+            int w = snprintf(fields + len, sizeof fields - len, "%s%s = %s",
+                             shown ? ", " : "", k, v);
+            len = w > 0 && len + (size_t)w < sizeof fields ? len + (size_t)w
+                                                           : len;
+            shown++;
+            lua_pop(L, 1);
+        }
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: the script raised a table "
+                       "value (not a string): {%s}", path, fields);
+        return;
+    }
+    default:
+        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: the script raised a %s value "
+                       "(not a string): %s", path, luaL_typename(L, e),
+                       luaL_tolstring(L, e, NULL));
+    }
 }
 
 mspt_node *mspt_lua_load(const char *path, lua_State **L_out, mspt_error *err)
@@ -385,7 +579,7 @@ mspt_node *mspt_lua_load(const char *path, lua_State **L_out, mspt_error *err)
     lua_pop(L, 1);
 
     if (luaL_loadfile(L, path) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        mspt_error_set(err, MSPT_ERR_CONFIG, "%s", lua_tostring(L, -1));
+        describe_error(L, path, err);
         lua_close(L);
         return NULL;
     }

@@ -19,7 +19,8 @@ mspt_node *mspt_lua_load(const char *path, lua_State **L_out, mspt_error *err);
 /* Convert the Lua value at stack index idx (path names it in errors). */
 mspt_node *mspt_lua_to_node(lua_State *L, int idx, const char *path,
                             mspt_error *err);
-/* Push a configuration tree as Lua values. */
-void mspt_lua_push_node(lua_State *L, const mspt_node *n);
+/* Push a configuration tree as Lua values; -1 (nothing pushed) when the Lua
+ * stack cannot grow. */
+int mspt_lua_push_node(lua_State *L, const mspt_node *n);
 
 #endif

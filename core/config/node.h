@@ -27,7 +27,19 @@ struct mspt_node {
     size_t n, cap;      /* LIST and MAP entries */
     char **keys;        /* MAP */
     mspt_node **items;  /* LIST items, MAP values */
+    size_t *hash, hcap; /* MAP of many keys: open-addressing index of keys
+                           (slot holds item index + 1; 0 empty), built on
+                           demand so that a big table reads in linear time */
+    size_t hused;       /* slots not empty (keys and removed ones) */
 };
+
+/* Limits of every configuration tree (YAML, Lua, mspt.merge): deeper
+ * nesting is refused, naming the key path. */
+#define MSPT_CONFIG_MAX_DEPTH 64
+/* Most nodes one tree may hold: a YAML document with its aliases expanded,
+ * or a Lua experiment whose tables share subtables (an alias bomb, in YAML
+ * or in Lua, is refused rather than expanded). */
+#define MSPT_CONFIG_MAX_NODES 1000000
 
 mspt_node *mspt_node_new(mspt_node_type type);
 mspt_node *mspt_node_bool(int b);

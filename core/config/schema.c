@@ -1,6 +1,7 @@
 /* Schema validation and config accessors, see schema.h. */
 #include "config/schema.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,26 @@ static int is_list_type(mspt_param_type t)
            t == MSPT_PARAM_STRINGS;
 }
 
+/* An integer parameter holds a C int (plugins read it as long long and
+ * store it in an int), except a seed ("seed", "..._seed"), which is hashed
+ * into 64 bits and takes any integer. */
+static int is_seed(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    const char *last = dot ? dot + 1 : name;
+    size_t n = strlen(last);
+    return !strcmp(last, "seed") || (n > 5 && !strcmp(last + n - 5, "_seed"));
+}
+
+static int out_of_range(const mspt_node *v, const mspt_param *p)
+{
+    return (p->type == MSPT_PARAM_INT || p->type == MSPT_PARAM_INTS) &&
+           !is_seed(p->name) && (v->i < INT_MIN || v->i > INT_MAX);
+}
+
+#define RANGE "is out of range (an integer parameter takes -2147483648 to " \
+              "2147483647)"
+
 static int check_type(mspt_node *v, const mspt_param *p, const char *key,
                       mspt_error *err)
 {
@@ -119,6 +140,9 @@ static int check_type(mspt_node *v, const mspt_param *p, const char *key,
                 return mspt_error_set(err, MSPT_ERR_CONFIG,
                                       "%s[%zu]: expected a %s, got %s", key,
                                       i + 1, mspt_param_type_name(p->type), got);
+            } else if (out_of_range(v->items[i], p)) {
+                return mspt_error_set(err, MSPT_ERR_CONFIG, "%s[%zu]: %lld " RANGE,
+                                      key, i + 1, v->items[i]->i);
             }
         return 0;
     }
@@ -128,6 +152,8 @@ static int check_type(mspt_node *v, const mspt_param *p, const char *key,
                               key, p->type == MSPT_PARAM_INT ? "an" : "a",
                               mspt_param_type_name(p->type), got);
     }
+    if (out_of_range(v, p))
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: %lld " RANGE, key, v->i);
     return 0;
 }
 
@@ -160,7 +186,9 @@ static mspt_node *parse_default(const mspt_param *p)
     return v;
 }
 
-/* Set a dotted key, creating intermediate tables. */
+/* Set a dotted key, creating intermediate tables (in place of a missing or
+ * null one).  A table given as something else is left for validation to
+ * name (trainer = "x" must not become the defaults); v is then dropped. */
 static void set_path(mspt_node *map, const char *dotted, mspt_node *v)
 {
     const char *dot = strchr(dotted, '.');
@@ -171,6 +199,10 @@ static void set_path(mspt_node *map, const char *dotted, mspt_node *v)
     char head[256];
     snprintf(head, sizeof head, "%.*s", (int)(dot - dotted), dotted);
     mspt_node *sub = mspt_node_get(map, head);
+    if (sub && sub->type != MSPT_NODE_MAP && sub->type != MSPT_NODE_NULL) {
+        mspt_node_free(v);
+        return;
+    }
     if (!sub || sub->type != MSPT_NODE_MAP) {
         sub = mspt_node_new(MSPT_NODE_MAP);
         mspt_node_set(map, head, sub);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,93 +91,270 @@ mspt_node *mspt_yaml_resolve_plain(const char *s)
     return mspt_node_string(s);
 }
 
-static mspt_node *convert(yaml_document_t *doc, yaml_node_t *y,
-                          const char *what, int depth, mspt_error *err)
+/* Composing a tree from libyaml's events rather than with yaml_parser_load:
+ * nesting is refused as soon as it passes MSPT_CONFIG_MAX_DEPTH (before the
+ * scanner has read the rest of a 100,000-deep flow collection, which costs
+ * it quadratic time), and an alias is expanded by copying its anchored
+ * node only while the document stays within MSPT_CONFIG_MAX_NODES nodes (an
+ * alias bomb is refused in microseconds, not expanded until memory ends).
+ * An anchor is defined once its node is complete, so an alias inside its
+ * own anchor is undefined, never a cycle. */
+
+typedef struct yanchor {
+    char *name;
+    const mspt_node *node; /* in the tree being built */
+    size_t count;          /* nodes in it */
+    int height;            /* levels of nesting in it (0: a scalar) */
+} yanchor;
+
+typedef struct yframe {
+    mspt_node *node; /* LIST or MAP, already attached */
+    char *key;       /* MAP: key read, value not yet */
+    char *anchor;    /* its anchor, defined when it ends */
+    size_t first;    /* node count when it started */
+    int height;      /* levels of containers below it */
+} yframe;
+
+typedef struct ycompose {
+    const char *what;
+    mspt_error *err;
+    mspt_node *root;
+    yframe stack[MSPT_CONFIG_MAX_DEPTH];
+    int depth;
+    size_t nodes;
+    yanchor *anchors;
+    size_t nanchors, capanchors;
+} ycompose;
+
+static int yfail(ycompose *c, const yaml_mark_t *m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int yfail(ycompose *c, const yaml_mark_t *m, const char *fmt, ...)
 {
-    if (depth > 64) {
-        mspt_error_set(err, MSPT_ERR_CONFIG, "%s: nesting too deep", what);
-        return NULL;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mspt_error_set(c->err, MSPT_ERR_CONFIG, "%s:%zu:%zu: %s", c->what,
+                   m->line + 1, m->column + 1, msg);
+    return -1;
+}
+
+static int yanchor_add(ycompose *c, const char *name, const mspt_node *n,
+                       size_t count, int height)
+{
+    if (c->nanchors == c->capanchors) {
+        size_t cap = c->capanchors ? 2 * c->capanchors : 16;
+        yanchor *a = realloc(c->anchors, cap * sizeof *a);
+        if (!a)
+            abort(); /* as node.c: out of memory while reading a config */
+        c->anchors = a;
+        c->capanchors = cap;
     }
-    switch (y->type) {
-    case YAML_SCALAR_NODE: {
-        const char *text = (const char *)y->data.scalar.value;
-        const char *tag = (const char *)y->tag;
-        if (tag && !strcmp(tag, "!lua")) {
-            mspt_error_set(err, MSPT_ERR_CONFIG,
-                           "%s:%zu: value '%s' is a Lua function, which YAML "
-                           "cannot carry; run the Lua experiment instead",
-                           what, y->start_mark.line + 1, text);
-            return NULL;
+    char *copy = strdup(name);
+    if (!copy)
+        abort();
+    c->anchors[c->nanchors++] = (yanchor){copy, n, count, height};
+    return 0;
+}
+
+/* A name may be anchored again: the latest definition counts. */
+static const yanchor *yanchor_find(const ycompose *c, const char *name)
+{
+    for (size_t i = c->nanchors; i-- > 0;)
+        if (!strcmp(c->anchors[i].name, name))
+            return &c->anchors[i];
+    return NULL;
+}
+
+static int ycount(ycompose *c, size_t more, const yaml_mark_t *m)
+{
+    if (more > MSPT_CONFIG_MAX_NODES - c->nodes)
+        return yfail(c, m, "the document expands to more than %d nodes "
+                     "(aliases repeating aliases?)", MSPT_CONFIG_MAX_NODES);
+    c->nodes += more;
+    return 0;
+}
+
+/* A value h levels high (containers, itself included) was placed: the
+ * open containers are that much higher. */
+static void yheight(ycompose *c, int h)
+{
+    for (int d = c->depth - 1; d >= 0; d--, h++)
+        if (c->stack[d].height < h)
+            c->stack[d].height = h;
+}
+
+/* Place a finished value (or a new container) at the current position. */
+static int yattach(ycompose *c, mspt_node *v, const yaml_mark_t *m)
+{
+    if (c->depth == 0) {
+        if (c->root) { /* cannot happen with one document; be safe */
+            mspt_node_free(v);
+            return yfail(c, m, "more than one root value");
         }
-        if (y->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-            return mspt_yaml_resolve_plain(text);
-        return mspt_node_string(text);
+        c->root = v;
+        return 0;
     }
-    case YAML_SEQUENCE_NODE: {
-        mspt_node *list = mspt_node_new(MSPT_NODE_LIST);
-        for (yaml_node_item_t *it = y->data.sequence.items.start;
-             it < y->data.sequence.items.top; it++) {
-            mspt_node *v = convert(doc, yaml_document_get_node(doc, *it), what,
-                                   depth + 1, err);
-            if (!v) {
-                mspt_node_free(list);
-                return NULL;
-            }
-            mspt_node_push(list, v);
-        }
-        return list;
+    yframe *f = &c->stack[c->depth - 1];
+    if (f->node->type == MSPT_NODE_LIST) {
+        mspt_node_push(f->node, v);
+        return 0;
     }
-    case YAML_MAPPING_NODE: {
-        mspt_node *map = mspt_node_new(MSPT_NODE_MAP);
-        for (yaml_node_pair_t *p = y->data.mapping.pairs.start;
-             p < y->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            if (k->type != YAML_SCALAR_NODE) {
-                mspt_error_set(err, MSPT_ERR_CONFIG,
-                               "%s:%zu: mapping keys must be plain strings",
-                               what, k->start_mark.line + 1);
-                mspt_node_free(map);
-                return NULL;
-            }
-            const char *key = (const char *)k->data.scalar.value;
-            if (mspt_node_get(map, key)) {
-                mspt_error_set(err, MSPT_ERR_CONFIG,
-                               "%s:%zu: duplicate key '%s'", what,
-                               k->start_mark.line + 1, key);
-                mspt_node_free(map);
-                return NULL;
-            }
-            mspt_node *v = convert(doc, yaml_document_get_node(doc, p->value),
-                                   what, depth + 1, err);
-            if (!v) {
-                mspt_node_free(map);
-                return NULL;
-            }
-            mspt_node_set(map, key, v);
-        }
-        return map;
+    mspt_node_set(f->node, f->key, v);
+    free(f->key);
+    f->key = NULL;
+    return 0;
+}
+
+/* In a mapping waiting for a key? */
+static int ywants_key(const ycompose *c)
+{
+    return c->depth > 0 && c->stack[c->depth - 1].node->type == MSPT_NODE_MAP &&
+           !c->stack[c->depth - 1].key;
+}
+
+static int ykey(ycompose *c, const char *key, const yaml_mark_t *m)
+{
+    yframe *f = &c->stack[c->depth - 1];
+    if (mspt_node_get(f->node, key))
+        return yfail(c, m, "duplicate key '%.200s'", key);
+    f->key = strdup(key);
+    if (!f->key)
+        abort();
+    return 0;
+}
+
+static int yscalar(ycompose *c, const yaml_event_t *ev)
+{
+    const char *text = (const char *)ev->data.scalar.value;
+    const char *tag = (const char *)ev->data.scalar.tag;
+    const yaml_mark_t *m = &ev->start_mark;
+    if (ywants_key(c))
+        return ykey(c, text, m);
+    if (tag && !strcmp(tag, "!lua")) {
+        mspt_error_set(c->err, MSPT_ERR_CONFIG,
+                       "%s:%zu: value '%.200s' is a Lua function, which YAML "
+                       "cannot carry; run the Lua experiment instead",
+                       c->what, m->line + 1, text);
+        return -1;
     }
-    default:
-        return mspt_node_new(MSPT_NODE_NULL);
+    if (ycount(c, 1, m))
+        return -1;
+    mspt_node *v = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                       ? mspt_yaml_resolve_plain(text)
+                       : mspt_node_string(text);
+    const char *anchor = (const char *)ev->data.scalar.anchor;
+    if (anchor)
+        yanchor_add(c, anchor, v, 1, 0);
+    return yattach(c, v, m);
+}
+
+static int yalias(ycompose *c, const yaml_event_t *ev)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    const yaml_mark_t *m = &ev->start_mark;
+    const yanchor *a = yanchor_find(c, name);
+    if (!a)
+        return yfail(c, m, "alias '*%.100s' names no complete anchor (undefined, "
+                     "or used inside its own anchor)", name);
+    if (ywants_key(c)) {
+        if (a->node->type != MSPT_NODE_STRING)
+            return yfail(c, m, "mapping keys must be plain strings");
+        return ykey(c, a->node->s, m);
     }
+    if (c->depth + a->height > MSPT_CONFIG_MAX_DEPTH)
+        return yfail(c, m, "alias '*%.100s' makes values nested deeper than %d "
+                     "levels", name, MSPT_CONFIG_MAX_DEPTH);
+    if (ycount(c, a->count, m))
+        return -1;
+    yheight(c, a->height);
+    return yattach(c, mspt_node_copy(a->node), m);
+}
+
+static int ystart(ycompose *c, const yaml_event_t *ev, mspt_node_type type,
+                  const yaml_char_t *anchor)
+{
+    const yaml_mark_t *m = &ev->start_mark;
+    if (ywants_key(c))
+        return yfail(c, m, "mapping keys must be plain strings");
+    if (c->depth == MSPT_CONFIG_MAX_DEPTH)
+        return yfail(c, m, "values nested deeper than %d levels",
+                     MSPT_CONFIG_MAX_DEPTH);
+    if (ycount(c, 1, m))
+        return -1;
+    mspt_node *n = mspt_node_new(type);
+    if (yattach(c, n, m))
+        return -1;
+    yheight(c, 1);
+    char *a = NULL;
+    if (anchor && !(a = strdup((const char *)anchor)))
+        abort();
+    c->stack[c->depth++] = (yframe){n, NULL, a, c->nodes - 1, 0};
+    return 0;
+}
+
+static void yend(ycompose *c)
+{
+    yframe *f = &c->stack[--c->depth];
+    if (f->anchor)
+        yanchor_add(c, f->anchor, f->node, c->nodes - f->first, f->height + 1);
+    free(f->anchor);
+    free(f->key);
+}
+
+static void ycompose_free(ycompose *c)
+{
+    for (int d = 0; d < c->depth; d++) {
+        free(c->stack[d].anchor);
+        free(c->stack[d].key);
+    }
+    for (size_t i = 0; i < c->nanchors; i++)
+        free(c->anchors[i].name);
+    free(c->anchors);
 }
 
 static mspt_node *load_with(yaml_parser_t *parser, const char *what,
                             mspt_error *err)
 {
-    yaml_document_t doc;
-    if (!yaml_parser_load(parser, &doc)) {
-        mspt_error_set(err, MSPT_ERR_CONFIG, "%s:%zu:%zu: %s", what,
-                       parser->problem_mark.line + 1,
-                       parser->problem_mark.column + 1,
-                       parser->problem ? parser->problem : "YAML syntax error");
+    ycompose c = {.what = what, .err = err};
+    int done = 0, failed = 0;
+    while (!done && !failed) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(parser, &ev)) {
+            mspt_error_set(err, MSPT_ERR_CONFIG, "%s:%zu:%zu: %s", what,
+                           parser->problem_mark.line + 1,
+                           parser->problem_mark.column + 1,
+                           parser->problem ? parser->problem
+                                           : "YAML syntax error");
+            failed = 1;
+            break;
+        }
+        switch (ev.type) {
+        case YAML_SCALAR_EVENT: failed = yscalar(&c, &ev) != 0; break;
+        case YAML_ALIAS_EVENT: failed = yalias(&c, &ev) != 0; break;
+        case YAML_SEQUENCE_START_EVENT:
+            failed = ystart(&c, &ev, MSPT_NODE_LIST,
+                            ev.data.sequence_start.anchor) != 0;
+            break;
+        case YAML_MAPPING_START_EVENT:
+            failed = ystart(&c, &ev, MSPT_NODE_MAP,
+                            ev.data.mapping_start.anchor) != 0;
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: yend(&c); break;
+        case YAML_DOCUMENT_END_EVENT: /* the first document is the file's */
+        case YAML_STREAM_END_EVENT: done = 1; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    ycompose_free(&c);
+    if (failed) {
+        mspt_node_free(c.root);
         return NULL;
     }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    mspt_node *n = root ? convert(&doc, root, what, 0, err)
-                        : mspt_node_new(MSPT_NODE_NULL);
-    yaml_document_delete(&doc);
-    return n;
+    return c.root ? c.root : mspt_node_new(MSPT_NODE_NULL);
 }
 
 mspt_node *mspt_yaml_load(const char *path, mspt_error *err)
@@ -198,10 +376,15 @@ mspt_node *mspt_yaml_load(const char *path, mspt_error *err)
 mspt_node *mspt_yaml_parse(const char *text, const char *what,
                            mspt_error *err)
 {
+    return mspt_yaml_parse_bytes(text, strlen(text), what, err);
+}
+
+mspt_node *mspt_yaml_parse_bytes(const void *data, size_t size,
+                                 const char *what, mspt_error *err)
+{
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text,
-                                 strlen(text));
+    yaml_parser_set_input_string(&parser, data, size);
     mspt_node *n = load_with(&parser, what, err);
     yaml_parser_delete(&parser);
     return n;

@@ -30,6 +30,8 @@ typedef struct window_ref {
     uint32_t src;
     uint32_t index;
 } window_ref;
+_Static_assert(4 * sizeof(window_ref) == MSPT_LOADER_BYTES_PER_WINDOW,
+               "loader.h states the index's bytes per window");
 
 struct mspt_loader {
     mspt_source *src;
@@ -161,7 +163,11 @@ mspt_loader *mspt_loader_new(const mspt_source *src, size_t nsrc,
         return NULL;
     }
     mspt_loader *l = calloc(1, sizeof *l);
-    l->src = malloc(nsrc * sizeof *src);
+    if (!l || !(l->src = malloc(nsrc * sizeof *src))) {
+        free(l);
+        mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
+        return NULL;
+    }
     memcpy(l->src, src, nsrc * sizeof *src);
     l->nsrc = nsrc;
     l->seed = seed;
@@ -193,6 +199,13 @@ mspt_loader *mspt_loader_new(const mspt_source *src, size_t nsrc,
     for (int s = 0; s < 2; s++)
         l->split[s] = malloc((total ? total : 1) * sizeof(window_ref));
     l->order = malloc((total ? total : 1) * sizeof(window_ref));
+    if (!l->split[0] || !l->split[1] || !l->order) {
+        mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory for the index of "
+                       "%zu windows (%zu bytes)", total,
+                       total * MSPT_LOADER_BYTES_PER_WINDOW);
+        mspt_loader_free(l);
+        return NULL;
+    }
     /* Per-dataset split, as the reference: a seeded permutation of each
      * dataset, its first ⌊n·fraction⌋ windows for training. */
     for (size_t i = 0; i < nsrc; i++) {
@@ -200,6 +213,12 @@ mspt_loader *mspt_loader_new(const mspt_source *src, size_t nsrc,
         int C, T;
         src[i].vt->shape(src[i].self, &n, &C, &T);
         window_ref *all = malloc((n ? n : 1) * sizeof *all);
+        if (!all) {
+            mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: out of memory for the "
+                           "index of %zu windows", src[i].path, n);
+            mspt_loader_free(l);
+            return NULL;
+        }
         for (size_t k = 0; k < n; k++)
             all[k] = (window_ref){(uint32_t)i, (uint32_t)k};
         shuffle(all, n, seed, 0x5117ULL + i);

@@ -18,6 +18,10 @@
 
 #include <mspt/plugin.h>
 
+/* Memory the loader holds per window at most while it builds its index
+ * (the two splits, the epoch order, one dataset's permutation). */
+#define MSPT_LOADER_BYTES_PER_WINDOW 32
+
 typedef struct mspt_source {
     const mspt_dataset_vt *vt;
     void *self;

@@ -37,7 +37,21 @@ static int limited(int n)
     return n;
 }
 
-void mspt_set_threads(int n) { g_threads = limited(n > 0 ? n : default_threads()); }
+/* The bound of the threads setting: 4 per online CPU (affinity aside, so
+ * that a pinned run may still oversubscribe a little).  Beyond it a team
+ * only thrashes (4096 threads on 2 cores made no progress) and libgomp
+ * crashes on its own allocations (100000). */
+int mspt_max_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 1 << 20 ? 4 * (int)n : 4;
+}
+
+void mspt_set_threads(int n)
+{
+    int max = mspt_max_threads();
+    g_threads = limited(n > max ? max : n > 0 ? n : default_threads());
+}
 
 int mspt_get_threads(void)
 {

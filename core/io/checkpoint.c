@@ -1,7 +1,9 @@
 /* Checkpoints on safetensors, see checkpoint.h. */
 #include "io/checkpoint.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,9 @@
 #include "io/safetensors.h"
 
 #define MAX_STATE_BUFFERS 4096
+/* Bound on epochs, steps and batches read from a file: far beyond any run,
+ * and low enough that counting on from it never overflows. */
+#define MAX_COUNT (1LL << 53)
 
 static void meta_ll(mspt_st_writer *w, const char *key, long long v)
 {
@@ -126,6 +131,28 @@ static const char *list_str(name_list *l)
     return l->text;
 }
 
+/* Every value of tensor `name` finite (as float32, which is what loads). */
+static int check_finite(mspt_st_file *f, const char *path, const char *name,
+                        mspt_error *err)
+{
+    long k = mspt_st_find(f, name);
+    size_t n = mspt_st_numel(f, (size_t)k);
+    float buf[1024];
+    for (size_t off = 0; off < n; off += 1024) {
+        size_t m = n - off < 1024 ? n - off : 1024;
+        if (mspt_st_read_range_f32(f, (size_t)k, off, m, buf))
+            return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot read '%s'",
+                                  path, name);
+        for (size_t j = 0; j < m; j++)
+            if (!isfinite(buf[j]))
+                return mspt_error_set(err, MSPT_ERR_CONFIG,
+                                      "%s: tensor '%s' holds a non-finite value "
+                                      "(%g at element %zu)", path, name,
+                                      (double)buf[j], off + j);
+    }
+    return 0;
+}
+
 static int load_params(mspt_st_file *f, const char *path, mspt_params *params,
                        mspt_weights_match match, char *note, size_t cap,
                        mspt_error *err)
@@ -163,6 +190,13 @@ static int load_params(mspt_st_file *f, const char *path, mspt_params *params,
                             "%s: %zu tensors the model does not have: %s "
                             "(pretrained_strict = false loads the rest and ignores them)",
                             path, extra.count, list_str(&extra));
+    /* values next: a non-finite weight would only show as a non-finite
+     * loss at the first step; refused here, naming the tensor */
+    for (size_t i = 0; i < np && !rc; i++) {
+        mspt_tensor *p = mspt_params_at(params, i);
+        if (find_param(f, p, name, sizeof name) >= 0)
+            rc = check_finite(f, path, name, err);
+    }
     for (size_t i = 0; i < np && !rc; i++) {
         mspt_tensor *p = mspt_params_at(params, i);
         if (find_param(f, p, name, sizeof name) >= 0 &&
@@ -196,15 +230,22 @@ int mspt_checkpoint_load_weights(const char *path, mspt_params *params,
     return rc;
 }
 
+/* Integer metadata in [lo, MAX_COUNT]: a crafted or damaged file must not
+ * set the trainer counting from a negative or overflowing position. */
 static int meta_get_ll(mspt_st_file *f, const char *path, const char *key,
-                       long long *out, mspt_error *err)
+                       long long lo, long long *out, mspt_error *err)
 {
     const char *v = mspt_st_metadata(f, key);
     char *end;
-    if (!v || !*v || (*out = strtoll(v, &end, 10), *end))
+    errno = 0;
+    if (!v || !*v || (*out = strtoll(v, &end, 10), *end) || errno == ERANGE)
         return mspt_error_set(err, MSPT_ERR_CONFIG,
                               "%s: not an mspt checkpoint (metadata '%s' %s)",
                               path, key, v ? "malformed" : "missing");
+    if (*out < lo || *out > MAX_COUNT)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "%s: metadata '%s' is %lld, outside %lld..%lld",
+                              path, key, *out, lo, MAX_COUNT);
     return 0;
 }
 
@@ -225,6 +266,11 @@ static int meta_get_rng(mspt_st_file *f, const char *path, const char *key,
             return mspt_error_set(err, MSPT_ERR_CONFIG,
                                   "%s: metadata '%s' malformed", path, key);
     }
+    /* xoshiro256 never leaves the all-zero state: it would draw only 0 */
+    if (!(s[0] | s[1] | s[2] | s[3]))
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "%s: metadata '%s' is the all-zero random state, "
+                              "which no generator reaches", path, key);
     return 0;
 }
 
@@ -243,13 +289,13 @@ int mspt_checkpoint_load(const char *path, mspt_params *params,
                             path, format ? format : "none", MSPT_CKPT_FORMAT);
     memset(st, 0, sizeof *st);
     if (!rc)
-        rc = meta_get_ll(f, path, "epoch", &st->epoch, err);
+        rc = meta_get_ll(f, path, "epoch", 0, &st->epoch, err);
     if (!rc)
-        rc = meta_get_ll(f, path, "batch", &st->batch, err);
+        rc = meta_get_ll(f, path, "batch", 0, &st->batch, err);
     if (!rc)
-        rc = meta_get_ll(f, path, "global_step", &st->step, err);
+        rc = meta_get_ll(f, path, "global_step", 0, &st->step, err);
     if (!rc && mspt_st_metadata(f, "global_batch"))
-        rc = meta_get_ll(f, path, "global_batch", &st->global_batch, err);
+        rc = meta_get_ll(f, path, "global_batch", 1, &st->global_batch, err);
     if (!rc)
         rc = meta_get_rng(f, path, "mask_rng", st->mask_rng, err);
     if (!rc)
@@ -257,7 +303,7 @@ int mspt_checkpoint_load(const char *path, mspt_params *params,
     if (!rc)
         rc = load_params(f, path, params, MSPT_WEIGHTS_STRICT, NULL, 0, err);
     if (!rc && opt) {
-        rc = meta_get_ll(f, path, "optimizer_steps", &st->opt_steps, err);
+        rc = meta_get_ll(f, path, "optimizer_steps", 0, &st->opt_steps, err);
         size_t n = rc ? 0 : ovt->state(opt, NULL, 0);
         mspt_state_buffer *bufs = calloc(n ? n : 1, sizeof *bufs);
         n = rc ? 0 : ovt->state(opt, bufs, n);
@@ -269,7 +315,7 @@ int mspt_checkpoint_load(const char *path, mspt_params *params,
                                     "%s: no optimizer state '%s' (was the "
                                     "checkpoint written with another optimizer?)",
                                     path, name);
-            else
+            else if (!(rc = check_finite(f, path, name, err)))
                 rc = mspt_st_read_f32(f, name, bufs[i].data, bufs[i].numel, err);
         }
         free(bufs);
@@ -278,8 +324,13 @@ int mspt_checkpoint_load(const char *path, mspt_params *params,
     }
     const char *score = mspt_st_metadata(f, "score");
     if (!rc && score) {
+        char *end;
         st->has_score = 1;
-        st->score = strtod(score, NULL);
+        st->score = strtod(score, &end);
+        if (!*score || *end || !isfinite(st->score))
+            rc = mspt_error_set(err, MSPT_ERR_CONFIG,
+                                "%s: metadata 'score' is '%.40s', not a finite "
+                                "number", path, score);
         const char *mon = mspt_st_metadata(f, "monitor");
         snprintf(st->monitor, sizeof st->monitor, "%s", mon ? mon : "");
     }
@@ -293,9 +344,10 @@ int mspt_checkpoint_score(const char *path, double *score)
     if (!f)
         return -1;
     const char *s = mspt_st_metadata(f, "score");
-    int rc = s ? 0 : -1;
+    char *end = NULL;
     if (s)
-        *score = strtod(s, NULL);
+        *score = strtod(s, &end);
+    int rc = s && *s && !*end && isfinite(*score) ? 0 : -1;
     mspt_st_close(f);
     return rc;
 }

@@ -586,15 +586,13 @@ mspt_st_file *mspt_st_open(const char *path, mspt_error *err)
         mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: out of memory", path);
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = mspt_open_regular(path, err); /* a FIFO would block */
     struct stat sb;
-    if (fd < 0) {
-        mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot open: %s", path,
-                       strerror(errno));
+    if (fd < 0)
         goto fail;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: not a regular file", path);
+    if (fstat(fd, &sb) != 0) {
+        mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot stat: %s", path,
+                       strerror(errno));
         close(fd);
         goto fail;
     }
@@ -851,5 +849,16 @@ int mspt_st_read_f32(const mspt_st_file *f, const char *name, float *out,
             t->numel, numel);
     if (numel)
         to_f32(t->dtype, f->data + t->begin, out, numel);
+    return 0;
+}
+
+int mspt_st_read_range_f32(const mspt_st_file *f, size_t i, size_t first,
+                           size_t n, float *out)
+{
+    if (i >= f->n || first > f->t[i].numel || n > f->t[i].numel - first)
+        return MSPT_ERR_RUNTIME;
+    size_t es = mspt_st_dtype_size(f->t[i].dtype);
+    if (n)
+        to_f32(f->t[i].dtype, f->data + f->t[i].begin + first * es, out, n);
     return 0;
 }

@@ -79,6 +79,11 @@ const char *mspt_st_metadata_key(const mspt_st_file *f, size_t i);
 int mspt_st_read_f32(const mspt_st_file *f, const char *name, float *out,
                      size_t numel, mspt_error *err);
 
+/* Elements [first, first + n) of tensor i, converted as mspt_st_read_f32
+ * does (a tensor read piecewise); nonzero when the range is outside it. */
+int mspt_st_read_range_f32(const mspt_st_file *f, size_t i, size_t first,
+                           size_t n, float *out);
+
 /* ---- writer ------------------------------------------------------------ */
 
 typedef struct mspt_st_writer mspt_st_writer;

@@ -301,19 +301,27 @@ mspt_tb_writer *mspt_tb_open(const char *dir, mspt_error *err)
 
 const char *mspt_tb_path(const mspt_tb_writer *w) { return w->path; }
 
-void mspt_tb_flush(mspt_tb_writer *w)
+int mspt_tb_flush(mspt_tb_writer *w)
 {
-    if (w && fflush(w->fp) == 0)
-        fsync(fileno(w->fp));
+    /* EINVAL/EROFS: a file that cannot be synced (a pipe, /dev/null) */
+    if (w && (fflush(w->fp) != 0 ||
+              (fsync(fileno(w->fp)) != 0 && errno != EINVAL && errno != EROFS)))
+        return MSPT_ERR_RUNTIME;
+    return 0;
 }
 
-void mspt_tb_close(mspt_tb_writer *w)
+int mspt_tb_close(mspt_tb_writer *w)
 {
     if (!w)
-        return;
-    mspt_tb_flush(w);
-    fclose(w->fp);
+        return 0;
+    int rc = mspt_tb_flush(w), saved = errno;
+    if (fclose(w->fp) != 0 && !rc) {
+        rc = MSPT_ERR_RUNTIME;
+        saved = errno;
+    }
     free(w->path);
     free(w->buf);
     free(w);
+    errno = saved;
+    return rc;
 }

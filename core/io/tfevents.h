@@ -52,9 +52,11 @@ int mspt_tb_image(mspt_tb_writer *w, const char *tag, long long step,
  * restart: so every run writes one, a fresh run at step 0.) */
 int mspt_tb_session_start(mspt_tb_writer *w, long long step);
 
-/* fsync what was written (the writer itself flushes after each event). */
-void mspt_tb_flush(mspt_tb_writer *w);
-void mspt_tb_close(mspt_tb_writer *w);
+/* fsync what was written (the writer itself flushes after each event);
+ * close also frees the writer.  Each returns 0, or MSPT_ERR_RUNTIME when
+ * a write, the sync or the close failed (errno tells why). */
+int mspt_tb_flush(mspt_tb_writer *w);
+int mspt_tb_close(mspt_tb_writer *w);
 
 /* CRC-32C (Castagnoli), and TensorFlow's masked form of it. */
 uint32_t mspt_crc32c(const void *data, size_t n);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/files.h"
 #include "io/png.h"
@@ -82,6 +83,9 @@ static int read_header(char *line, const char *path, int *where, mspt_error *err
 
 static int read_metrics(const char *path, points *series, mspt_error *err)
 {
+    struct stat sb; /* opening a FIFO would wait for a writer */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: not a regular file", path);
     FILE *fp = fopen(path, "r");
     if (!fp)
         return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: %s (is it a run "

@@ -345,6 +345,21 @@ static int validate_slot(mspt_experiment *x, const slot_def *d,
     return rc;
 }
 
+/* threads: 0 (all cores) up to the engine's bound, said with its reason. */
+static int check_threads(const mspt_node *root, mspt_error *err)
+{
+    long long n = mspt_node_get(root, "threads")->i;
+    int max = mspt_max_threads();
+    if (n < 0)
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "threads: must be >= 0 (0: "
+                              "all cores), got %lld", n);
+    if (n > max)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "threads: %lld is more than %d (4 per online CPU, "
+                              "%d online; 0 uses all cores)", n, max, max / 4);
+    return 0;
+}
+
 static int load_tree(mspt_experiment *x, const char *path, mspt_error *err)
 {
     if (has_suffix(path, ".lua")) {
@@ -424,6 +439,8 @@ int mspt_experiment_load(mspt_experiment *x, const char *path,
         (rc = mspt_schema_validate(x->root, "", core, slot_keys, err)))
         return rc;
     x->plot_samples_default = samples && samples == mspt_node_at(x->root, "plots.samples");
+    if ((rc = check_threads(x->root, err)))
+        return rc;
     if ((rc = each_table(x, validate_slot, err)))
         return rc;
     /* Stray modules the experiment does not need: said once, by rank 0

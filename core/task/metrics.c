@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char header[] =
     "step,epoch,train_loss,train_loss_epoch,val_loss,lr,samples_per_sec\n";
@@ -19,6 +21,9 @@ mspt_record mspt_record_empty(long long step, long long epoch)
 /* Keep the header and the rows whose step is at most `until`. */
 static int truncate_rows(const char *path, long long until, mspt_error *err)
 {
+    struct stat sb; /* opening a FIFO would wait for a writer */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: not a regular file", path);
     FILE *in = fopen(path, "r");
     if (!in)
         return 0;
@@ -33,14 +38,32 @@ static int truncate_rows(const char *path, long long until, mspt_error *err)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", tmp, strerror(errno));
     }
     char line[1024];
-    int first = 1;
-    while (fgets(line, sizeof line, in)) {
+    int first = 1, bad = 0;
+    while (!bad && fgets(line, sizeof line, in)) {
         if (first || strtoll(line, NULL, 10) <= until)
-            fputs(line, out);
+            bad = fputs(line, out) == EOF;
         first = 0;
     }
+    int saved = errno;
+    if (ferror(in) && !bad) {
+        bad = 1;
+        saved = errno;
+    }
     fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0)
+    if (!bad && fflush(out) != 0) {
+        bad = 1;
+        saved = errno;
+    }
+    if (fclose(out) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    if (bad) {
+        unlink(tmp);
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: rewriting it as %s "
+                              "failed: %s", path, tmp, strerror(saved));
+    }
+    if (rename(tmp, path) != 0)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
     return 0;
 }
@@ -53,23 +76,25 @@ int mspt_metrics_open(mspt_metrics *m, const char *run_dir,
     m->bar = bar;
     if (!csv)
         return 0;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/metrics.csv", run_dir);
+    char *path = m->path;
+    snprintf(path, sizeof m->path, "%s/metrics.csv", run_dir);
     if (keep_until_step >= 0) {
         int rc = truncate_rows(path, keep_until_step, err);
         if (rc)
             return rc;
     }
-    FILE *probe = keep_until_step >= 0 ? fopen(path, "r") : NULL;
-    int exists = probe != NULL;
-    if (probe)
-        fclose(probe);
+    struct stat sb;
+    int exists = keep_until_step >= 0 && stat(path, &sb) == 0;
     m->csv = fopen(path, exists ? "a" : "w");
     if (!m->csv)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
-    if (!exists)
-        fputs(header, m->csv);
-    fflush(m->csv);
+    if ((!exists && fputs(header, m->csv) == EOF) || fflush(m->csv) != 0) {
+        int rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot write: %s", path,
+                                strerror(errno));
+        fclose(m->csv);
+        m->csv = NULL;
+        return rc;
+    }
     return 0;
 }
 
@@ -81,10 +106,10 @@ static void cell(FILE *fp, double v)
         fprintf(fp, ",%.9g", v);
 }
 
-void mspt_metrics_write(mspt_metrics *m, const mspt_record *r)
+int mspt_metrics_write(mspt_metrics *m, const mspt_record *r, mspt_error *err)
 {
     if (!m->csv)
-        return;
+        return 0;
     fprintf(m->csv, "%lld,%lld", r->step, r->epoch);
     cell(m->csv, r->train_loss);
     cell(m->csv, r->train_loss_epoch);
@@ -92,16 +117,25 @@ void mspt_metrics_write(mspt_metrics *m, const mspt_record *r)
     cell(m->csv, r->lr);
     cell(m->csv, r->samples_per_sec);
     fputc('\n', m->csv);
-    fflush(m->csv);
+    /* flushed row by row: a crashed run keeps its rows; the stream's error
+     * flag catches a failed write of any cell */
+    if (fflush(m->csv) != 0 || ferror(m->csv))
+        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot write: %s",
+                              m->path, strerror(errno));
+    return 0;
 }
 
-void mspt_metrics_close(mspt_metrics *m)
+int mspt_metrics_close(mspt_metrics *m, mspt_error *err)
 {
     if (m->bar_drawn)
         fputc('\n', stdout);
-    if (m->csv)
-        fclose(m->csv);
+    m->bar_drawn = 0;
+    int rc = 0;
+    if (m->csv && fclose(m->csv) != 0)
+        rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot write: %s", m->path,
+                            strerror(errno));
     m->csv = NULL;
+    return rc;
 }
 
 void mspt_progress(mspt_metrics *m, long long epoch, long long max_epochs,

@@ -15,6 +15,7 @@ typedef struct mspt_record {
 
 typedef struct mspt_metrics {
     FILE *csv;
+    char path[4200];    /* of metrics.csv, for messages */
     int bar;            /* draw a progress bar */
     int bar_drawn;
     double epoch_t0;
@@ -27,8 +28,12 @@ mspt_record mspt_record_empty(long long step, long long epoch);
 int mspt_metrics_open(mspt_metrics *m, const char *run_dir,
                       long long keep_until_step, int csv, int bar,
                       mspt_error *err);
-void mspt_metrics_write(mspt_metrics *m, const mspt_record *r);
-void mspt_metrics_close(mspt_metrics *m);
+/* Append a row and flush it; 0, or nonzero after filling err naming the
+ * file (a full disk).  No-op without csv. */
+int mspt_metrics_write(mspt_metrics *m, const mspt_record *r, mspt_error *err);
+/* Close metrics.csv; 0, or nonzero after filling err (err may be NULL when
+ * the outcome no longer matters). */
+int mspt_metrics_close(mspt_metrics *m, mspt_error *err);
 
 /* Console. */
 void mspt_progress(mspt_metrics *m, long long epoch, long long max_epochs,

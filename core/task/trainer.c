@@ -156,7 +156,7 @@ static int train_loop(trainer *t, mspt_error *err)
         r.train_loss_epoch = v[0] / v[1];
         r.val_loss = val;
         trainer_log_record(t, &r);
-        if (t->rank == 0)
+        if (t->rank == 0 && !(rc = trainer_log_status(t, err)))
             rc = trainer_plot_samples(t, err);
         char vals[64] = ""; /* no validation split: no val_loss at all */
         if (!isnan(val))
@@ -180,9 +180,16 @@ static int train_loop(trainer *t, mspt_error *err)
         if ((rc = trainer_agree_weights(t, rc, err)))
             break;
     }
-    if (!rc && t->s.csv) {
+    if (!rc && t->s.csv && !(rc = trainer_log_status(t, err))) {
         mspt_error perr = {0};
-        if (mspt_render_curves(t->run_dir, 0, NULL, 0, &perr))
+        char plots[4200];
+        snprintf(plots, sizeof plots, "%s/plots", t->run_dir);
+        int crc = mspt_render_curves(t->run_dir, 0, NULL, 0, &perr);
+        /* nothing to draw is a note; failing to write plots/ (whose errors
+         * start with the path) loses an output, and stops the run */
+        if (crc && !strncmp(perr.msg, plots, strlen(plots)))
+            rc = mspt_error_set(err, crc, "%s", perr.msg);
+        else if (crc)
             mspt_progress_line(&t->metrics, "note: no curves.png: %s", perr.msg);
     }
     double total = now() - t_start;
@@ -218,6 +225,25 @@ static int open_run_dir(trainer *t, mspt_error *err)
     char hp[4200];
     snprintf(hp, sizeof hp, "%s/hparams.yaml", t->run_dir);
     int rc = mspt_make_dirs(t->run_dir, err);
+    /* one run at a time in a directory: two would interleave metrics.csv */
+    if (!rc)
+        rc = mspt_lock_dir(t->run_dir, &t->lock_fd, err);
+    if (!rc) { /* held: every temporary file left is a killed writer's */
+        char plots[4200];
+        snprintf(plots, sizeof plots, "%s/plots", t->run_dir);
+        const char *dirs[] = {t->run_dir, t->ckpt_dir, plots};
+        long n = 0;
+        long long bytes = 0;
+        for (int i = 0; i < 3; i++) {
+            long k = mspt_remove_temporaries(dirs[i], &bytes);
+            n += k > 0 ? k : 0;
+        }
+        if (n)
+            printf("removed %ld temporary file%s (%.1f MB) left by a stopped run\n",
+                   n, n == 1 ? "" : "s", (double)bytes / 1e6);
+    }
+    if (!rc) /* data problems found while building the datasets, and later */
+        rc = mspt_data_log_open(t->run_dir, err);
     if (!rc)
         rc = mspt_yaml_save(t->x->root, hp, err);
     if (!rc && (t->s.save_last || t->s.top_k > 0))
@@ -232,6 +258,7 @@ int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
     if (!t)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "out of memory");
     t->x = x;
+    t->lock_fd = -1;
     t->rank = mspt_dist_rank();
     t->nranks = mspt_dist_size();
     snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir);
@@ -267,7 +294,16 @@ int mspt_train(mspt_experiment *x, const char *run_dir, const char *resume,
                mspt_loader_windows(t->loader, MSPT_SPLIT_VAL), t->C, t->T);
         rc = train_loop(t, err);
     }
+    if (t->rank == 0) { /* a log lost at its close fails the run too */
+        mspt_error cerr = {0};
+        int crc = trainer_close_logs(t, &cerr);
+        if (!rc && (rc = mspt_dist_agree(crc, &cerr)))
+            *err = cerr;
+    } else if (!rc)
+        rc = mspt_dist_agree(0, err);
     trainer_teardown(t);
+    if (t->lock_fd >= 0) /* after the last write to the run directory */
+        close(t->lock_fd);
     free(t);
     return rc;
 }

@@ -35,6 +35,8 @@ int trainer_take(trainer *t, int *rc, mspt_rng *rng, micro *m, mspt_error *err)
 {
     int got = 0;
     m->count = 0;
+    if (!*rc)
+        *rc = trainer_log_status(t, err);
     if (!*rc && (got = mspt_loader_take(t->loader, &m->x, &m->count, err)) < 0)
         *rc = err->status;
     if ((*rc = mspt_dist_gather(*rc, m->count, t->counts, err)) || got == 0)
@@ -89,15 +91,62 @@ mspt_tensor *trainer_forward(trainer *t, const float *x, int B)
 
 /* ---- logging ---------------------------------------------------------------- */
 
-/* One record to metrics.csv and TensorBoard (tags = the CSV's columns). */
-void trainer_log_record(trainer *t, const mspt_record *r)
+/* Keep the first failure of a log write, naming the file (errno: why). */
+static int log_failed(trainer *t, const char *path)
 {
-    mspt_metrics_write(&t->metrics, r); /* no-op without csv */
+    if (!t->log_rc)
+        t->log_rc = mspt_error_set(&t->log_err, MSPT_ERR_RUNTIME,
+                                   "%s: cannot write: %s", path, strerror(errno));
+    return t->log_rc;
+}
+
+/* One record to metrics.csv and TensorBoard (tags = the CSV's columns).
+ * A failed write (a full disk) is kept in t->log_rc: rank 0 alone logs,
+ * so the loop stops on it where every rank learns of it. */
+int trainer_log_record(trainer *t, const mspt_record *r)
+{
+    if (t->log_rc)
+        return t->log_rc;
+    mspt_error e = {0};
+    if (mspt_metrics_write(&t->metrics, r, &e)) { /* no-op without csv */
+        t->log_err = e;
+        return t->log_rc = e.status;
+    }
     const char *tags[] = {"train_loss", "train_loss_epoch", "val_loss", "lr"};
     double vals[] = {r->train_loss, r->train_loss_epoch, r->val_loss, r->lr};
     for (int i = 0; i < 4; i++)
-        if (!isnan(vals[i]))
-            mspt_tb_scalar(t->tb, tags[i], r->step, 0, (float)vals[i]);
+        if (!isnan(vals[i]) &&
+            mspt_tb_scalar(t->tb, tags[i], r->step, 0, (float)vals[i]))
+            return log_failed(t, mspt_tb_path(t->tb));
+    return 0;
+}
+
+/* The kept log failure into err (0: none). */
+int trainer_log_status(trainer *t, mspt_error *err)
+{
+    if (t->log_rc)
+        *err = t->log_err;
+    return t->log_rc;
+}
+
+/* Close metrics.csv and the event file, checking that all reached the
+ * disk; 0 or the first failure (a kept one first). */
+int trainer_close_logs(trainer *t, mspt_error *err)
+{
+    mspt_error e = {0};
+    int rc = trainer_log_status(t, err);
+    int crc = mspt_metrics_close(&t->metrics, &e);
+    if (!rc && crc) {
+        *err = e;
+        rc = crc;
+    }
+    const char *tb = t->tb ? strdup(mspt_tb_path(t->tb)) : NULL;
+    if (mspt_tb_close(t->tb) && !rc)
+        rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot write: %s",
+                            tb ? tb : "event file", strerror(errno));
+    t->tb = NULL;
+    free((void *)tb);
+    return rc;
 }
 
 /* Reconstructions of the fixed validation windows plots.samples (channels
@@ -154,8 +203,10 @@ int trainer_plot_samples(trainer *t, mspt_error *err)
                          dir, t->epoch + 1, idx, ch);
             snprintf(tag, sizeof tag, "reconstruction/sample_%lld_ch_%d", idx, ch);
             rc = mspt_png_save(path, png, len, err);
-            if (!rc)
-                mspt_tb_image(t->tb, tag, t->step, 0, png, len, s->plot_w, s->plot_h, 4);
+            if (!rc && mspt_tb_image(t->tb, tag, t->step, 0, png, len, s->plot_w,
+                                     s->plot_h, 4))
+                rc = mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: cannot write: %s",
+                                    mspt_tb_path(t->tb), strerror(errno));
             free(png);
         }
     }

@@ -84,6 +84,9 @@ typedef struct trainer {
     mspt_ctx *ctx;
     mspt_metrics metrics;
     mspt_tb_writer *tb;
+    int lock_fd; /* run_dir/.mspt.lock held for the run (rank 0), or -1 */
+    int log_rc;         /* first failed write of a log (rank 0), kept until */
+    mspt_error log_err; /* the loop can stop every rank: trainer_log_status */
 
     /* data parallelism: rank of nranks; with one rank all is as before */
     int rank, nranks;
@@ -118,7 +121,9 @@ void trainer_teardown(trainer *t);
 
 /* trainer_batch.c */
 mspt_tensor *trainer_forward(trainer *t, const float *x, int B);
-void trainer_log_record(trainer *t, const mspt_record *r);
+int trainer_log_record(trainer *t, const mspt_record *r);
+int trainer_log_status(trainer *t, mspt_error *err);
+int trainer_close_logs(trainer *t, mspt_error *err);
 int trainer_plot_samples(trainer *t, mspt_error *err);
 int trainer_take(trainer *t, int *rc, mspt_rng *rng, micro *m,
                  mspt_error *err);

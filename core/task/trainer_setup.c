@@ -384,6 +384,6 @@ void trainer_teardown(trainer *t)
     free(t->unmask);
     free(t->counts);
     mspt_dist_grads_free(t->sync);
-    mspt_metrics_close(&t->metrics);
+    mspt_metrics_close(&t->metrics, NULL); /* trainer_close_logs checked */
     mspt_tb_close(t->tb);
 }

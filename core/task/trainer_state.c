@@ -156,14 +156,27 @@ int trainer_restore(trainer *t, const char *resume, mspt_error *err)
         return mspt_error_prefix(err, "resume");
     /* The position in windows maps onto this run's batches, whatever the
      * number of ranks (and batch size) of the run that saved it. */
-    long long global = t->s.batch_size * t->nranks;
-    long long windows = st.batch * (st.global_batch > 0 ? st.global_batch : global);
-    if (windows % global)
+    long long global = t->s.batch_size * t->nranks, windows;
+    int over = __builtin_mul_overflow(
+        st.batch, st.global_batch > 0 ? st.global_batch : global, &windows);
+    if (!over && windows % global)
         return mspt_error_set(err, MSPT_ERR_CONFIG,
                               "resume: %s stopped %lld windows into epoch %lld, "
                               "not a whole number of batches of %lld windows "
                               "(trainer.batch_size %lld x %d ranks)", path, windows,
                               st.epoch + 1, global, t->s.batch_size, t->nranks);
+    /* a saved position is inside its epoch: at its end the save names the
+     * next epoch's start (batch 0) */
+    size_t batches = mspt_loader_batches(t->loader, MSPT_SPLIT_TRAIN,
+                                         (int)t->s.batch_size, t->s.drop_last);
+    if (t->s.limit_train && batches > (size_t)t->s.limit_train)
+        batches = (size_t)t->s.limit_train;
+    if (over || windows / global >= (long long)batches)
+        return mspt_error_set(err, MSPT_ERR_CONFIG,
+                              "resume: %s: metadata 'batch' is %lld (%lld windows "
+                              "into epoch %lld), but an epoch of this run has %zu "
+                              "batches of %lld windows", path, st.batch, windows,
+                              st.epoch + 1, batches, global);
     t->epoch = st.epoch;
     t->batch_in_epoch = windows / global;
     t->step = st.step;

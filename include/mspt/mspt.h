@@ -6,6 +6,7 @@
  *   ops.h      differentiable ops encoders are built from
  *   config.h   reading a component's validated configuration
  *   plugin.h   the plugin ABI: component descriptors and vtables
+ *   data_log.h reporting a skipped recording or a repaired header
  */
 #ifndef MSPT_MSPT_H
 #define MSPT_MSPT_H
@@ -16,5 +17,6 @@
 #include <mspt/ops.h>
 #include <mspt/config.h>
 #include <mspt/plugin.h>
+#include <mspt/data_log.h>
 
 #endif

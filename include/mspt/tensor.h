@@ -165,9 +165,12 @@ void mspt_params_zero_grad(mspt_params *ps);
  * denormals to zero); mspt_ctx_new() calls it, threads of one's own that
  * run ops call it once. */
 void mspt_engine_thread_init(void);
-/* Threads for ops and GEMMs (default: available cores). */
+/* Threads for ops and GEMMs (default: available cores; at most
+ * mspt_max_threads(), 4 per online CPU: more only thrash, and OpenMP fails
+ * outright on tens of thousands). */
 void mspt_set_threads(int n);
 int mspt_get_threads(void);
+int mspt_max_threads(void);
 /* Name of the BLIS kernel set in use ("skx", "haswell", "generic", ...). */
 const char *mspt_blas_kernel(void);
 /* How GEMMs are threaded: "serial BLIS, cut by mspt" (BLIS's serial

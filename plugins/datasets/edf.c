@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mspt/mspt.h>
 
@@ -26,6 +27,9 @@ typedef struct source {
     edf_shard shard;
     float *mem;
     size_t n;
+    double seconds; /* of recording read */
+    int state;      /* 0 not done, 1 from the cache, 2 preprocessed, -1 skipped */
+    char *why;      /* why it was skipped (malloc'd) */
 } source;
 
 typedef struct edf_dataset {
@@ -66,6 +70,10 @@ static const mspt_param edf_params[] = {
     {"cache", MSPT_PARAM_BOOL, "true",
      "keep preprocessed windows on disk (memory-mapped), rebuilt when the "
      "recording or the recipe changes"},
+    {"on_error", MSPT_PARAM_STRING, "nil",
+     "a recording that cannot be read or preprocessed: 'skip' it (named on "
+     "stderr and in run_dir/data_errors.log) or 'stop'; default 'stop' when "
+     "path and paths name files only, 'skip' for a directory or glob"},
     {"cache_dir", MSPT_PARAM_STRING, "nil",
      "where the cache lives; default $XDG_CACHE_HOME/mspt/edf "
      "(~/.cache/mspt/edf)"},
@@ -242,6 +250,60 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* Progress over the recordings, shared by the workers (under a lock):
+ * a bar redrawn in place on a terminal, a line every 10 s otherwise;
+ * silent for the first second (opening a warm cache). */
+typedef struct progress {
+    const char *path;
+    size_t total, done, built, cached, skipped;
+    double seconds, t0, last;
+    int tty, drawn;
+} progress;
+
+static void eta_text(double s, char *out, size_t n)
+{
+    if (!(s >= 0) || s > 1e7)
+        snprintf(out, n, "?");
+    else if (s >= 3600)
+        snprintf(out, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else
+        snprintf(out, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+}
+
+static void progress_show(progress *p, int final)
+{
+    double t = now(), el = t - p->t0;
+    if (!final && (el < 1.0 || t - p->last < (p->tty ? 0.2 : 10.0)))
+        return;
+    if (final && !p->drawn)
+        return;
+    p->last = t;
+    p->drawn = 1;
+    double rate = el > 0 ? p->done / el : 0;
+    char eta[32], bar[25];
+    eta_text(rate > 0 ? (p->total - p->done) / rate : -1, eta, sizeof eta);
+    int fill = p->total ? (int)(24.0 * p->done / p->total) : 24;
+    for (int i = 0; i < 24; i++)
+        bar[i] = i < fill ? '=' : ' ';
+    bar[24] = '\0';
+    fprintf(stderr, "%s%s: [%s] %zu/%zu files, %.1f h of EEG, %.1f files/s "
+            "(%.2f h/s), ETA %s%s", p->tty ? "\r\033[K" : "", p->path, bar,
+            p->done, p->total, p->seconds / 3600, rate,
+            el > 0 ? p->seconds / 3600 / el : 0.0, final ? "0m00s" : eta,
+            p->tty && !final ? "" : "\n");
+    fflush(stderr);
+}
+
+/* The build context of a dataset: what every worker reads. */
+typedef struct build_ctx {
+    const edf_paths *files;
+    const edf_recipe *r;   /* each file on one thread (files > 1) */
+    const char *dir;       /* the cache, or NULL */
+    const char *recipe;    /* edf_recipe_describe */
+    const char *path;      /* the dataset's config path, for messages */
+    FILE *cache_log;       /* dir/data_errors.log, opened at the first skip */
+} build_ctx;
+
 /* Key of a recording under a recipe: its real path, size and modification
  * time, and every parameter of the recipe. */
 static int source_key(const char *file, const char *recipe, char *key,
@@ -256,66 +318,155 @@ static int source_key(const char *file, const char *recipe, char *key,
     return 0;
 }
 
-/* Preprocess file k of n into s (mapped from a new shard when caching). */
-static int build(source *s, const char *file, size_t k, size_t n,
-                 const edf_recipe *r, const char *shard, const char *key,
-                 const char *path, mspt_error *err)
+/* Preprocess file k into s: mapped from its shard when cached and intact,
+ * else built (and written to a new shard when caching).  Sets s->state
+ * (-1 with s->why when the recording cannot be used). */
+static void do_source(const build_ctx *b, size_t k, source *s)
 {
-    char why[EDF_ERR_LEN];
+    const char *file = b->files->path[k];
+    char why[EDF_ERR_LEN], key[PATH_MAX + 9000], shard[PATH_MAX + 64];
+    const char *path = b->path;
+    s->state = -1;
+    if (b->dir) {
+        if (source_key(file, b->recipe, key, sizeof key)) {
+            snprintf(why, sizeof why, "%s: %s", file, strerror(errno));
+            s->why = strdup(why);
+            return;
+        }
+        const char *base = strrchr(file, '/');
+        snprintf(shard, sizeof shard, "%s/%.64s-%016llx.win", b->dir,
+                 base ? base + 1 : file,
+                 (unsigned long long)edf_hash(key, strlen(key), 0));
+        int rc = edf_shard_open(&s->shard, shard, key, why, sizeof why);
+        if (rc == 0) {
+            s->n = s->shard.n;
+            s->seconds = s->shard.seconds > 0
+                             ? s->shard.seconds
+                             : (double)s->n * b->r->stride / b->r->sample_rate;
+            s->state = 1;
+            return;
+        }
+        if (rc < 0)
+            fprintf(stderr, "%s: cache %s: %s; rebuilding\n", path, shard, why);
+    }
     edf_windows w;
-    double t0 = now();
-    if (edf_prep_file(file, r, &w, why, sizeof why))
-        return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", path, why);
-    fprintf(stderr, "%s: preprocessed [%zu/%zu] %s: %.0f s of EEG, %zu "
-            "windows, %.2f s\n", path, k + 1, n, file, w.seconds, w.n,
-            now() - t0);
-    if (shard) {
-        if (edf_shard_write(shard, key, w.data, w.n, r->montage.n, r->window,
-                            why, sizeof why) == 0 &&
+    if (edf_prep_file(file, b->r, &w, why, sizeof why)) {
+        s->why = strdup(why);
+        return;
+    }
+    for (char *l = w.warning, *e; *l; l = *e ? e + 1 : e) {
+        e = strchr(l, '\n');
+        e = e ? (*e = '\0', e) : l + strlen(l);
+        mspt_data_warning("%s: warning: %s", path, l);
+    }
+    s->seconds = w.seconds;
+    s->state = 2;
+    if (b->dir) {
+        if (edf_shard_write(shard, key, w.data, w.n, b->r->montage.n,
+                            b->r->window, w.seconds, why, sizeof why) == 0 &&
             edf_shard_open(&s->shard, shard, key, why, sizeof why) == 0) {
             free(w.data);
             s->n = s->shard.n;
-            return 0;
+            return;
         }
         fprintf(stderr, "%s: warning: %s; keeping these windows in memory\n",
                 path, why);
     }
     s->mem = w.data;
     s->n = w.n;
+}
+
+/* Under the lock: count source s, name it when skipped. */
+static void note_done(build_ctx *b, progress *p, const source *s,
+                      int stop)
+{
+    p->done++;
+    if (s->state > 0)
+        p->seconds += s->seconds;
+    p->built += s->state == 2;
+    p->cached += s->state == 1;
+    if (s->state < 0) {
+        p->skipped++;
+        if (stop)
+            return; /* the error says it */
+        mspt_data_warning("%s: skipped %s", b->path, s->why);
+        if (b->dir && !b->cache_log) {
+            char log[PATH_MAX + 32];
+            snprintf(log, sizeof log, "%s/data_errors.log", b->dir);
+            b->cache_log = fopen(log, "a");
+        }
+        if (b->cache_log) {
+            fprintf(b->cache_log, "%s: skipped %s\n", b->path, s->why);
+            fflush(b->cache_log);
+        }
+    }
+    progress_show(p, 0);
+}
+
+/* Every source, spread over the threads one recording per worker (the
+ * FFTs inside single-threaded); on_error stop: the first failure in file
+ * order is the error, and workers start no new file once one failed. */
+static int open_sources(edf_dataset *d, const edf_paths *files,
+                        const edf_recipe *r, const char *dir, int stop,
+                        const char *path, progress *p, mspt_error *err)
+{
+    char recipe[8192];
+    edf_recipe_describe(r, recipe, sizeof recipe);
+    edf_recipe one = *r;
+    int workers = files->n > 1 ? r->threads : 1;
+    if (workers > 1)
+        one.threads = 1;
+    build_ctx b = {files, &one, dir, recipe, path, NULL};
+    int failed = 0;
+    if (dir)
+        edf_shard_clean(dir);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(workers)
+    for (size_t k = 0; k < files->n; k++) {
+        int give_up;
+#pragma omp atomic read
+        give_up = failed;
+        if (give_up)
+            continue;
+        do_source(&b, k, &d->src[k]);
+#pragma omp critical(edf_progress)
+        {
+            note_done(&b, p, &d->src[k], stop);
+            if (stop && d->src[k].state < 0) {
+#pragma omp atomic write
+                failed = 1;
+            }
+        }
+    }
+    progress_show(p, 1);
+    if (b.cache_log)
+        fclose(b.cache_log);
+    if (failed)
+        for (size_t k = 0; k < files->n; k++)
+            if (d->src[k].state < 0)
+                return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s", path,
+                                      d->src[k].why);
     return 0;
 }
 
-static int open_sources(edf_dataset *d, const edf_paths *files,
-                        const edf_recipe *r, const char *dir,
-                        const char *path, mspt_error *err)
+/* on_error, or its default: stop when every path names a file. */
+static int read_on_error(const mspt_config *cfg, int *stop, mspt_error *err)
 {
-    char recipe[8192], key[PATH_MAX + 9000], shard[PATH_MAX + 64], why[512];
-    edf_recipe_describe(r, recipe, sizeof recipe);
-    for (size_t k = 0; k < files->n; k++) {
-        const char *file = files->path[k];
-        source *s = &d->src[k];
-        if (!dir) {
-            if (build(s, file, k, files->n, r, NULL, NULL, path, err))
-                return -1;
-            continue;
-        }
-        if (source_key(file, recipe, key, sizeof key))
-            return mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: %s: %m", path,
-                                  file);
-        const char *base = strrchr(file, '/');
-        snprintf(shard, sizeof shard, "%s/%.64s-%016llx.win", dir,
-                 base ? base + 1 : file,
-                 (unsigned long long)edf_hash(key, strlen(key), 0));
-        int rc = edf_shard_open(&s->shard, shard, key, why, sizeof why);
-        if (rc == 0) {
-            s->n = s->shard.n;
-            continue;
-        }
-        if (rc < 0)
-            fprintf(stderr, "%s: cache %s: %s; rebuilding\n", path, shard, why);
-        if (build(s, file, k, files->n, r, shard, key, path, err))
-            return -1;
+    const char *v = mspt_config_string(cfg, "on_error");
+    if (v) {
+        if (strcmp(v, "skip") && strcmp(v, "stop"))
+            return mspt_error_set(err, MSPT_ERR_CONFIG, "%s.on_error: expected "
+                                  "'skip' or 'stop', got '%s'",
+                                  mspt_config_path(cfg), v);
+        *stop = !strcmp(v, "stop");
+        return 0;
     }
+    struct stat st;
+    const char *one = mspt_config_string(cfg, "path");
+    *stop = !one || (!stat(one, &st) && S_ISREG(st.st_mode));
+    size_t n = mspt_config_len(cfg, "paths");
+    for (size_t k = 0; k < n && *stop; k++)
+        *stop = !stat(mspt_config_string_at(cfg, "paths", k), &st) &&
+                S_ISREG(st.st_mode);
     return 0;
 }
 
@@ -327,6 +478,7 @@ static void edf_destroy(void *self)
     for (size_t k = 0; k < d->nsrc; k++) {
         edf_shard_close(&d->src[k].shard);
         free(d->src[k].mem);
+        free(d->src[k].why);
     }
     free(d->src);
     free(d->first);
@@ -348,7 +500,9 @@ static int edf_create(const mspt_config *cfg, void **self, mspt_error *err)
         mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: out of memory", path);
         goto done;
     }
+    int stop = 0;
     if ((rc = read_numbers(cfg, &r, err)) || (rc = read_channels(cfg, &r, names, err)) ||
+        (rc = read_on_error(cfg, &stop, err)) ||
         (rc = read_paths(cfg, &files, err)) ||
         (mspt_config_bool(cfg, "cache") &&
          (rc = cache_dir(cfg, dir, sizeof dir, err))))
@@ -362,17 +516,34 @@ static int edf_create(const mspt_config *cfg, void **self, mspt_error *err)
         mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: out of memory", path);
         goto done;
     }
-    if (open_sources(d, &files, &r, dir[0] ? dir : NULL, path, err))
+    progress p = {path, files.n, 0, 0, 0, 0, 0, now(), 0, isatty(2), 0};
+    if (open_sources(d, &files, &r, dir[0] ? dir : NULL, stop, path, &p, err))
         goto done;
-    for (size_t k = 0; k < d->nsrc; k++)
+    const char *first_why = NULL;
+    for (size_t k = 0; k < d->nsrc; k++) {
         d->first[k + 1] = d->first[k] + d->src[k].n;
+        if (!first_why && d->src[k].state < 0)
+            first_why = d->src[k].why;
+    }
     d->total = d->first[d->nsrc];
     d->channels = r.montage.n;
     d->samples = r.window;
+    /* the summary: what was used, what skipped, how much EEG */
+    fprintf(stderr, "%s: %zu recordings: %zu used (%zu from the cache, %zu "
+            "preprocessed), %zu skipped%s; %.3f h of EEG kept, %zu windows, "
+            "%.1f s\n", path, files.n, p.cached + p.built, p.cached, p.built,
+            p.skipped, p.skipped ? " (named above and in data_errors.log)" : "",
+            p.seconds / 3600, d->total, now() - p.t0);
     if (d->total == 0) {
-        mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: no windows: each of the %zu "
-                       "recordings is shorter than one window (%d samples at "
-                       "%g Hz)", path, files.n, r.window, r.sample_rate);
+        if (p.skipped == files.n)
+            mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: no windows: all %zu "
+                           "recordings were skipped; the first: %s", path,
+                           files.n, first_why ? first_why : "?");
+        else
+            mspt_error_set(err, MSPT_ERR_RUNTIME, "%s: no windows: %zu of the "
+                           "%zu recordings were skipped and each of the others "
+                           "is shorter than one window (%d samples at %g Hz)",
+                           path, p.skipped, files.n, r.window, r.sample_rate);
         goto done;
     }
     rc = 0;

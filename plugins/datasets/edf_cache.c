@@ -7,7 +7,9 @@
  *   windows            n × channels × samples float32 */
 #include "edf_cache.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,7 +31,7 @@ typedef struct shard_header {
     uint64_t data_hash;
     uint64_t head_hash; /* of this header (with head_hash 0) and the key */
     float one;          /* 1.0f: catches a shard from a host of other endianness */
-    uint32_t reserved;
+    float seconds;      /* of recording the windows came from (0: unknown) */
 } shard_header;
 
 _Static_assert(sizeof(shard_header) == 64, "shard header is 64 bytes");
@@ -86,7 +88,7 @@ int edf_shard_open(edf_shard *s, const char *path, const char *key, char *why,
                    size_t whylen)
 {
     memset(s, 0, sizeof *s);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? 1 : fail(why, whylen, "cannot open: %m");
     struct stat st;
@@ -128,6 +130,7 @@ int edf_shard_open(edf_shard *s, const char *path, const char *key, char *why,
     s->map_bytes = size;
     s->windows = (const float *)((const char *)map + h.data_offset);
     s->n = (size_t)h.n;
+    s->seconds = h.seconds;
     s->channels = (int)h.channels;
     s->samples = (int)h.samples;
     return 0;
@@ -156,8 +159,8 @@ static int write_all(int fd, const void *p, size_t n)
 }
 
 int edf_shard_write(const char *path, const char *key, const float *windows,
-                    size_t n, int channels, int samples, char *err,
-                    size_t errlen)
+                    size_t n, int channels, int samples, double seconds,
+                    char *err, size_t errlen)
 {
     shard_header h;
     memset(&h, 0, sizeof h);
@@ -171,10 +174,13 @@ int edf_shard_write(const char *path, const char *key, const float *windows,
     size_t bytes = n * (size_t)channels * (size_t)samples * sizeof(float);
     h.data_hash = edf_hash(windows, bytes, 0);
     h.one = 1.0f;
+    h.seconds = (float)seconds;
     h.head_hash = head_hash(h, key);
 
+    /* path.tmp.<pid>: unique, as a process writes each shard from one
+     * thread; edf_shard_clean removes those of processes that died */
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, sizeof tmp, "%s" EDF_SHARD_TMP "%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return fail(err, errlen, "cache %s: cannot create: %m", tmp);
@@ -184,6 +190,10 @@ int edf_shard_write(const char *path, const char *key, const float *windows,
               write_all(fd, key, h.key_len) || write_all(fd, zeros, gap) ||
               write_all(fd, windows, bytes);
     free(zeros);
+    /* on disk before the rename: a crash never leaves a complete-looking
+     * name over incomplete data */
+    if (!bad && fsync(fd))
+        bad = 1;
     if (close(fd))
         bad = 1;
     if (bad || rename(tmp, path)) {
@@ -193,4 +203,27 @@ int edf_shard_write(const char *path, const char *key, const float *windows,
         return fail(err, errlen, "cache %s: cannot write: %m", path);
     }
     return 0;
+}
+
+int edf_shard_clean(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, EDF_SHARD_TMP);
+        if (!t)
+            continue;
+        char *end;
+        long pid = strtol(t + strlen(EDF_SHARD_TMP), &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* its writer is alive (or not ours to know): leave it */
+        removed += unlinkat(dirfd(d), e->d_name, 0) == 0;
+    }
+    closedir(d);
+    return removed;
 }

@@ -18,7 +18,12 @@ typedef struct edf_shard {
     const float *windows; /* n × channels × samples */
     size_t n;
     int channels, samples;
+    double seconds; /* of recording behind the windows; 0 if not recorded */
 } edf_shard;
+
+/* Suffix of a shard being written: "<shard>.tmp.<pid>". */
+#define EDF_SHARD_TMP ".tmp."
+
 
 /* 64-bit checksum of p[0..n) (a fast multiply-rotate hash). */
 uint64_t edf_hash(const void *p, size_t n, uint64_t seed);
@@ -29,9 +34,14 @@ int edf_shard_open(edf_shard *s, const char *path, const char *key, char *why,
                    size_t whylen);
 void edf_shard_close(edf_shard *s);
 
-/* Write n windows of (channels, samples) under key.  0, or -1 with err. */
+/* Write n windows of (channels, samples) from `seconds` of recording under
+ * key: to a temporary name, fsync'd, renamed.  0, or -1 with err. */
 int edf_shard_write(const char *path, const char *key, const float *windows,
-                    size_t n, int channels, int samples, char *err,
-                    size_t errlen);
+                    size_t n, int channels, int samples, double seconds,
+                    char *err, size_t errlen);
+
+/* Remove the temporary files in dir left by writers that died (a SIGKILL
+ * during a write); returns how many. */
+int edf_shard_clean(const char *dir);
 
 #endif

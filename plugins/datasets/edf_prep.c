@@ -167,6 +167,13 @@ static int setup(const edf_file *f, const edf_recipe *r, int *idx,
             return fail(err, errlen, "%s: signal %d '%s': header field "
                         "'physical dimension' is '%s', not a voltage (uV, mV, "
                         "V or nV)", f->name, idx[c] + 1, g->label, g->unit);
+        /* named here, not by a filter's Nyquist check on a rate of 0.01 Hz */
+        if (edf_rate(f, idx[c]) < EDF_MIN_RATE)
+            return fail(err, errlen, "%s: signal %d '%s': %ld samples per %g s "
+                        "record is an absurd sample rate for EEG (%g Hz; at "
+                        "least %g): a corrupt header", f->name, idx[c] + 1,
+                        g->label, g->samples, f->duration, edf_rate(f, idx[c]),
+                        EDF_MIN_RATE);
         int j = 0;
         while (j < *nplans && plans[j].samples != g->samples)
             j++;
@@ -189,6 +196,7 @@ int edf_prep_buffer(const uint8_t *data, size_t size, const char *name,
     if (edf_parse(&f, data, size, name, err, errlen))
         return -1;
     w->seconds = (double)f.nrecords * f.duration;
+    snprintf(w->warning, sizeof w->warning, "%s", f.warning);
     edf_segment *segs = NULL;
     size_t nseg = 0;
     int *idx = malloc((size_t)r->nch * sizeof *idx);
@@ -284,7 +292,7 @@ int edf_prep_file(const char *path, const edf_recipe *r, edf_windows *w,
                   char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return fail(err, errlen, "%s: cannot open: %m", path);
     struct stat st;

@@ -26,6 +26,7 @@ typedef struct edf_windows {
     float *data;     /* n windows of (montage.n, window) floats, malloc'd */
     size_t n;
     double seconds;  /* of recording read */
+    char warning[1024]; /* repairs of the header (edf_file.warning), or "" */
 } edf_windows;
 
 /* Windows of the recording in data[0..size) (name for messages). */

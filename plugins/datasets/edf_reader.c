@@ -179,7 +179,10 @@ static int parse_fixed(edf_file *f, char *err, size_t errlen)
     long long ns, hbytes, nrec;
     if (fixed_int(f, F_NSIGNALS, &ns, err, errlen))
         return -1;
-    if (ns < 1 || ns > EDF_MAX_SIGNALS)
+    if (ns == 0)
+        return fail(err, errlen, "%s: no signals: header field 'number of "
+                    "signals' is 0", f->name);
+    if (ns < 0 || ns > EDF_MAX_SIGNALS)
         return fail(err, errlen, "%s: header field 'number of signals': %lld "
                     "is out of range 1..%d", f->name, ns, EDF_MAX_SIGNALS);
     f->nsignals = (int)ns;
@@ -198,23 +201,65 @@ static int parse_fixed(edf_file *f, char *err, size_t errlen)
     field(f->data + F_RESERVED.off, F_RESERVED.w, s);
     f->plus = !strncmp(s, "EDF+", 4) || !strncmp(s, "BDF+", 4);
     f->discontinuous = f->plus && s[4] == 'D';
+    /* a wrong count is repaired from the file size once the record size
+     * is known (edf_parse), as MNE does; -1 is a writer that never closed */
     if (fixed_int(f, F_NRECORDS, &nrec, err, errlen))
         return -1;
-    if (nrec == -1)
-        return fail(err, errlen, "%s: header field '%s' is -1: the recording "
-                    "was never closed (its writer stopped before filling the "
-                    "count in)", f->name, F_NRECORDS.name);
-    if (nrec < 1)
-        return fail(err, errlen, "%s: header field '%s': %lld (no data)",
-                    f->name, F_NRECORDS.name, nrec);
     f->nrecords = nrec;
     field(f->data + F_DURATION.off, F_DURATION.w, s);
     if (parse_real(s, &f->duration))
         return fail(err, errlen, "%s: header field '%s' (bytes 244-251): not "
                     "a number: '%s'", f->name, F_DURATION.name, s);
+    return 0;
+}
+
+/* After the labels are known: a file of annotations only has no signals
+ * (its record duration is often 0 too: that is not the problem to name);
+ * then the record duration must be sane. */
+static int check_duration(edf_file *f, char *err, size_t errlen)
+{
+    int data = 0;
+    for (int s = 0; s < f->nsignals; s++)
+        data += !f->sig[s].annotation;
+    if (!data)
+        return fail(err, errlen, "%s: no signals: the %d signal%s only "
+                    "annotations", f->name, f->nsignals,
+                    f->nsignals == 1 ? " holds" : "s hold");
     if (!(f->duration > 0))
         return fail(err, errlen, "%s: header field '%s': %g s, must be > 0",
                     f->name, F_DURATION.name, f->duration);
+    if (f->duration > EDF_MAX_DURATION)
+        return fail(err, errlen, "%s: header field '%s': %g s is an absurd "
+                    "record duration (at most %g s): a corrupt header",
+                    f->name, F_DURATION.name, f->duration, EDF_MAX_DURATION);
+    return 0;
+}
+
+/* The record count from the file size, as MNE 1.3 does (read_raw_edf:
+ * "Number of records from the header does not match the file size ...
+ * Inferring from the file size"): a count of -1 or one that disagrees is
+ * replaced, a trailing partial record dropped; each noted in f->warning. */
+static int count_records(edf_file *f, char *err, size_t errlen)
+{
+    size_t have = f->size - f->header_bytes, bytes = f->record_bytes;
+    size_t full = have / bytes, extra = have % bytes;
+    size_t len = 0;
+    if (full == 0)
+        return fail(err, errlen, "%s: truncated file: no complete data record "
+                    "(%zu bytes of data, a record takes %zu)", f->name, have,
+                    bytes);
+    if (f->nrecords != (long long)full) {
+        len += (size_t)snprintf(f->warning + len, sizeof f->warning - len,
+            "%s: header field 'number of data records' is %lld%s, but the "
+            "file size holds %zu records of %zu bytes: counting from the "
+            "size (as MNE)", f->name, f->nrecords, f->nrecords == -1 ?
+            " (the writer never closed the file)" : "", full, bytes);
+        f->nrecords = (long long)full;
+    }
+    if (extra && len < sizeof f->warning)
+        snprintf(f->warning + len, sizeof f->warning - len, "%s%s: a trailing "
+                 "partial record (%zu of %zu bytes) is dropped (as MNE)",
+                 len ? "\n" : "", f->name, extra, bytes);
     return 0;
 }
 
@@ -318,6 +363,16 @@ int edf_parse(edf_file *f, const uint8_t *data, size_t size, const char *name,
     f->sig = calloc((size_t)f->nsignals, sizeof *f->sig);
     if (!f->sig)
         return fail(err, errlen, "%s: out of memory", name);
+    for (int s = 0; s < f->nsignals; s++) {
+        sig_field(f, S_LABEL, s, f->sig[s].label);
+        f->sig[s].annotation = f->plus &&
+                               (!strcmp(f->sig[s].label, "EDF Annotations") ||
+                                !strcmp(f->sig[s].label, "BDF Annotations"));
+    }
+    if (check_duration(f, err, errlen)) {
+        edf_free(f);
+        return -1;
+    }
     size_t bytes = 0;
     for (int s = 0; s < f->nsignals; s++) {
         if (parse_signal(f, s, &bytes, err, errlen)) {
@@ -328,20 +383,7 @@ int edf_parse(edf_file *f, const uint8_t *data, size_t size, const char *name,
             f->annotations = s;
     }
     f->record_bytes = bytes;
-    size_t have = size - f->header_bytes, full = have / bytes;
-    if ((unsigned long long)f->nrecords > full) {
-        fail(err, errlen, "%s: truncated file: header field 'number of data "
-             "records' says %lld records of %zu bytes, but the file holds %zu "
-             "bytes of data (%zu full records)", name, f->nrecords, bytes,
-             have, full);
-        edf_free(f);
-        return -1;
-    }
-    if (have != (size_t)f->nrecords * bytes) {
-        fail(err, errlen, "%s: header field 'number of data records' (%lld "
-             "records of %zu bytes = %zu bytes) is inconsistent with the file "
-             "size (%zu bytes of data after the header)", name, f->nrecords,
-             bytes, (size_t)f->nrecords * bytes, have);
+    if (count_records(f, err, errlen)) {
         edf_free(f);
         return -1;
     }

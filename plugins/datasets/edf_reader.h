@@ -13,8 +13,12 @@
 
 enum { EDF_MAX_SIGNALS = 4096, EDF_ERR_LEN = 1024 };
 
-/* Highest sample rate accepted; above it a header is taken as corrupt. */
+/* Highest sample rate accepted; above it a header is taken as corrupt.
+ * Data signals below EDF_MIN_RATE are refused as absurd for EEG when
+ * picked (edf_prep), and records longer than EDF_MAX_DURATION anywhere. */
 #define EDF_MAX_RATE 100000.0
+#define EDF_MIN_RATE 1.0
+#define EDF_MAX_DURATION 86400.0
 
 typedef struct edf_signal {
     char label[17];    /* trimmed, non-printable bytes replaced by '?' */
@@ -41,6 +45,10 @@ typedef struct edf_file {
     size_t header_bytes, record_bytes;
     edf_signal *sig;     /* nsignals entries */
     int annotations;     /* index of the first annotation signal, or -1 */
+    /* What was repaired as MNE does (a record count from the file size, a
+     * trailing partial record dropped): lines "<file>: ...", '\n'-separated,
+     * empty if none. */
+    char warning[EDF_ERR_LEN];
 } edf_file;
 
 /* A run of records without gaps, starting onset seconds after the start. */

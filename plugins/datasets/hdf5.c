@@ -16,6 +16,8 @@
 
 #include <mspt/mspt.h>
 
+#include "io/files.h"
+
 #include "edf_paths.h"
 #include "hdf5_util.h"
 
@@ -139,6 +141,8 @@ static int add_group(h5_dataset *d, hid_t f, const char *file,
 static int add_file(h5_dataset *d, const char *file, const char *x,
                     mspt_error *err)
 {
+    if (mspt_check_regular(file, err)) /* a FIFO would block HDF5 */
+        return MSPT_ERR_CONFIG;
     if (H5Fis_hdf5(file) <= 0)
         return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: not an HDF5 file",
                               file);

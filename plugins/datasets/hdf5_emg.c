@@ -25,6 +25,8 @@
 
 #include <mspt/mspt.h>
 
+#include "io/files.h"
+
 #include "hdf5_util.h"
 
 typedef struct emg_file {
@@ -154,6 +156,8 @@ static int list_dir(const char *dir, const char *key, char ***out, size_t *n,
 static int open_file(emg_dataset *d, emg_file *f, const char *name,
                      const char *key, long long pad, mspt_error *err)
 {
+    if (mspt_check_regular(name, err)) /* a FIFO would block HDF5 */
+        return MSPT_ERR_CONFIG;
     if (H5Fis_hdf5(name) <= 0)
         return mspt_error_set(err, MSPT_ERR_CONFIG, "%s: not an HDF5 file",
                               name);

@@ -4,9 +4,15 @@
  * the signal itself is synthetic_signal.c. */
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <mspt/mspt.h>
+
+#include "data/loader.h"
 
 #include "synthetic_signal.h"
 
@@ -69,11 +75,69 @@ static int get_float(const mspt_config *cfg, const char *key, int positive,
     return 0;
 }
 
+/* Bytes this process can still allocate and touch: the kernel's
+ * MemAvailable (sysconf's free pages without /proc), within what is left of
+ * an address-space limit (ulimit -v).  *what: which bound it is. */
+static unsigned long long memory_available(const char **what)
+{
+    unsigned long long avail = 0, page = (unsigned long long)sysconf(_SC_PAGESIZE);
+    *what = "MemAvailable";
+    FILE *fp = fopen("/proc/meminfo", "r");
+    char line[256];
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "MemAvailable: %llu kB", &avail) == 1) {
+            avail *= 1024;
+            break;
+        }
+    if (fp)
+        fclose(fp);
+    if (!avail) {
+        long pages = sysconf(_SC_AVPHYS_PAGES);
+        avail = pages > 0 ? (unsigned long long)pages * page : ULLONG_MAX;
+        *what = "free memory";
+    }
+    struct rlimit lim;
+    unsigned long long used = 0;
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        (fp = fopen("/proc/self/statm", "r"))) {
+        if (fscanf(fp, "%llu", &used) != 1)
+            used = 0;
+        fclose(fp);
+        used *= page;
+        unsigned long long room = lim.rlim_cur > used ? lim.rlim_cur - used : 0;
+        if (room < avail) {
+            avail = room;
+            *what = "address-space limit, ulimit -v";
+        }
+    }
+    return avail;
+}
+
+/* The windows are computed on demand, but the loader keeps an index of
+ * them: more windows than memory can index would be killed by the kernel
+ * without a word, so they are refused here, with the figures. */
+static int check_memory(const mspt_config *cfg, long long windows,
+                        mspt_error *err)
+{
+    const char *what;
+    unsigned long long need = (unsigned long long)windows * MSPT_LOADER_BYTES_PER_WINDOW;
+    unsigned long long avail = memory_available(&what);
+    if (need <= avail)
+        return 0;
+    return mspt_error_set(err, MSPT_ERR_CONFIG, "%s.windows: %lld windows need "
+                          "%llu bytes of memory (%d per window for the loader's "
+                          "index) but %llu are available (%s); lower %s.windows",
+                          mspt_config_path(cfg), windows, need,
+                          MSPT_LOADER_BYTES_PER_WINDOW, avail, what,
+                          mspt_config_path(cfg));
+}
+
 static int read_config(const mspt_config *cfg, synthetic *d, mspt_error *err)
 {
     synth_model *m = &d->m;
     long long windows, channels, samples;
-    if (get_int(cfg, "windows", 1, LLONG_MAX, &windows, err) ||
+    /* the loader indexes at most 2^32 windows (uint32) */
+    if (get_int(cfg, "windows", 1, UINT32_MAX, &windows, err) ||
         get_int(cfg, "channels", 1, INT_MAX, &channels, err) ||
         get_int(cfg, "samples", 1, INT_MAX, &samples, err) ||
         get_float(cfg, "sample_rate", 1, &m->sample_rate, err) ||
@@ -107,6 +171,8 @@ static int read_config(const mspt_config *cfg, synthetic *d, mspt_error *err)
                               "alpha (8-12 Hz) needs sample_rate >= 24 Hz, got "
                               "%g; set alpha_amplitude = 0", path,
                               m->sample_rate);
+    if (check_memory(cfg, windows, err))
+        return MSPT_ERR_CONFIG;
     d->windows = (size_t)windows;
     m->channels = (int)channels;
     m->samples = (int)samples;
