@@ -68,12 +68,19 @@ e.data.windows = 12
 e.plots = { samples = { 0 } }
 return e
 LUA
+t0=$(date +%s%N)
 run_mspt run "$tap_tmp/kill.lua" run_dir="$tap_tmp/calm"
+calm_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 ok $rc "uninterrupted 16-epoch run"
+# Delays scale with this machine's speed: up to 1/4 of the calm run (four
+# epochs), so kills land in epochs and in saves alike.  A start that runs
+# to the end by itself closes a cycle: its result is checked against the
+# calm run and a new cycle starts afresh, until 20 kills.
 seed=$(( $$ + $(date +%s) ))
-delays=$(awk -v s=$seed 'BEGIN { srand(s); for (i = 0; i < 60; i++) printf "%.3f\n", rand() * 1.0 }')
+delays=$(awk -v s=$seed -v c=$calm_ms 'BEGIN { srand(s); for (i = 0; i < 400; i++) printf "%.3f\n", 0.01 + rand() * c / 4000 }')
 last="$tap_tmp/kill/checkpoints/last.safetensors"
-kills=0 removed=0 failed=0
+kills=0 removed=0 failed=0 cycles=0 mismatch=0
+cut -d, -f1-6 "$tap_tmp/calm/metrics.csv" >"$tap_tmp/m1"
 for delay in $delays; do
     [ $kills -lt 20 ] || break
     resume=
@@ -94,13 +101,24 @@ for delay in $delays; do
     fi
     n=$(sed -n 's/^removed \([0-9]*\) temporary file.*/\1/p' "$tap_tmp/kill.out")
     removed=$((removed + ${n:-0}))
+    if [ $rc -eq 0 ] && [ $kills -lt 20 ]; then # a cycle ran to its end
+        cut -d, -f1-6 "$tap_tmp/kill/metrics.csv" >"$tap_tmp/m2"
+        cmp -s "$tap_tmp/calm/checkpoints/last.safetensors" "$last" &&
+            cmp -s "$tap_tmp/m1" "$tap_tmp/m2" &&
+            [ "$(find "$tap_tmp/kill" -name '*.tmp*' | grep -c .)" -eq 0 ] ||
+            mismatch=$((mismatch + 1))
+        cycles=$((cycles + 1))
+        rm -rf "$tap_tmp/kill"
+    fi
 done
 run_mspt run "$tap_tmp/kill.lua" run_dir="$tap_tmp/kill" --resume
 ok $([ $rc -eq 0 ] && [ $failed -eq 0 ] && [ $kills -eq 20 ]; echo $?) \
-    "$kills SIGKILLs at random moments (seed $seed), each start resuming: all loaded"
+    "$kills SIGKILLs at random moments (seed $seed, calm run $calm_ms ms), each start resuming: all loaded"
 [ $rc -eq 0 ] || diag "$err"
 n=$(printf '%s' "$out" | sed -n 's/^removed \([0-9]*\) temporary file.*/\1/p')
 removed=$((removed + ${n:-0}))
+ok $([ $mismatch -eq 0 ]; echo $?) \
+   "... $cycles earlier cycles run to their end each ended bit-identical, metrics.csv equal, no temporary file"
 ok $(cmp -s "$tap_tmp/calm/checkpoints/last.safetensors" "$last"; echo $?) \
    "... and the run ends bit-identical to the uninterrupted one"
 cut -d, -f1-6 "$tap_tmp/calm/metrics.csv" >"$tap_tmp/m1"

@@ -77,14 +77,32 @@ else
 fi
 
 # ---- one run per run_dir ------------------------------------------------------
-# two started together: one trains, the other is refused
+# two at once: the one started second, while the first trains, is refused
 # (one epoch: no checkpoint until the end, which would refuse the second
 # run for holding an earlier run, not for the lock, were it late to start)
+# (a scheduler that spends 20 ms of CPU per update keeps the first run
+# going for seconds on any machine: the constant rate changes nothing else)
+cat >"$t/slow.lua" <<'LUA'
+local e = dofile(require("mspt").script_dir .. "/exp.lua")
+e.scheduler = function(step, epoch, lr)
+  local t = os.clock() + 0.02
+  while os.clock() < t do end
+  return lr
+end
+return e
+LUA
 long="trainer.max_epochs=1 data.windows=400"
-run_mspt run "$t/exp.lua" run_dir="$t/one" $long
-"$MSPT_BUILDDIR/mspt" run "$t/exp.lua" run_dir="$t/two" $long >"$t/a.out" 2>"$t/a.err" &
+run_mspt run "$t/slow.lua" run_dir="$t/one" $long
+"$MSPT_BUILDDIR/mspt" run "$t/slow.lua" run_dir="$t/two" $long >"$t/a.out" 2>"$t/a.err" &
 a=$!
-"$MSPT_BUILDDIR/mspt" run "$t/exp.lua" run_dir="$t/two" $long >"$t/b.out" 2>"$t/b.err" &
+# the second starts once the first holds the lock (and is still running),
+# so that a loaded machine cannot let the first finish before the second
+i=0
+while [ $i -lt 300 ] && ! { [ -e "$t/two/.mspt.lock" ] && kill -0 $a 2>/dev/null; }; do
+    sleep 0.1
+    i=$((i + 1))
+done
+"$MSPT_BUILDDIR/mspt" run "$t/slow.lua" run_dir="$t/two" $long >"$t/b.out" 2>"$t/b.err" &
 b=$!
 wait $a
 ra=$?
