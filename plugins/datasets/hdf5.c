@@ -250,14 +250,7 @@ static int h5_read(void *self, size_t i, float *out, mspt_error *err)
     if (i >= d->total)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "hdf5: window %zu out of "
                               "range (%zu windows)", i, d->total);
-    size_t lo = 0, hi = d->nparts;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (d->first[mid] <= i)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    size_t lo = h5_part_of(d->first, d->nparts, i);
     const part *p = &d->parts[lo];
     if (h5_read_rows(p->dset, i - d->first[lo], d->channels, d->samples, out))
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "hdf5: cannot read "

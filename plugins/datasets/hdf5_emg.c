@@ -262,22 +262,6 @@ static void emg_shape(void *self, size_t *windows, int *channels, int *samples)
     *samples = d->samples;
 }
 
-/* The file holding window i (i < total). */
-static size_t file_of(const emg_dataset *d, size_t i)
-{
-    size_t lo = 0, hi = d->nfiles;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (d->first[mid] <= i)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    while (lo + 1 < d->nfiles && d->first[lo + 1] <= i)
-        lo++; /* past empty files */
-    return lo;
-}
-
 /* out (C, T): the file's rows, then zero rows up to the padded count */
 static int emg_read(void *self, size_t i, float *out, mspt_error *err)
 {
@@ -285,7 +269,7 @@ static int emg_read(void *self, size_t i, float *out, mspt_error *err)
     if (i >= d->total)
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "emg_h5: window %zu out of "
                               "range (%zu windows)", i, d->total);
-    size_t k = file_of(d, i);
+    size_t k = h5_part_of(d->first, d->nfiles, i);
     const emg_file *f = &d->files[k];
     if (h5_read_rows(f->dset, i - d->first[k], f->channels, d->samples, out))
         return mspt_error_set(err, MSPT_ERR_RUNTIME, "emg_h5: cannot read "
@@ -298,7 +282,9 @@ static int emg_read(void *self, size_t i, float *out, mspt_error *err)
 static int emg_live(void *self, size_t i)
 {
     const emg_dataset *d = self;
-    return i < d->total ? d->files[file_of(d, i)].channels : d->channels;
+    if (i >= d->total)
+        return d->channels;
+    return d->files[h5_part_of(d->first, d->nfiles, i)].channels;
 }
 
 static const mspt_dataset_vt emg_vt = {emg_create, emg_shape, emg_read,

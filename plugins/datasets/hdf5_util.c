@@ -146,3 +146,16 @@ int h5_read_rows(hid_t ds, size_t row, int rows, int T, float *out)
     pthread_mutex_unlock(&h5_lock);
     return rc < 0 ? -1 : 0;
 }
+
+size_t h5_part_of(const size_t *first, size_t n, size_t i)
+{
+    size_t lo = 0, hi = n; /* first[lo] <= i < first[hi] */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (first[mid] <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}

@@ -40,4 +40,9 @@ void h5_describe(hid_t loc, char *out, size_t n);
  * 0, or -1 when HDF5 fails. */
 int h5_read_rows(hid_t ds, size_t row, int rows, int T, float *out);
 
+/* Which of n parts laid end to end holds window i: first[k] is part k's
+ * first window and first[n] their total, i < first[n].  Empty parts are
+ * passed over (first[k] <= i < first[k + 1] holds for the answer). */
+size_t h5_part_of(const size_t *first, size_t n, size_t i);
+
 #endif
