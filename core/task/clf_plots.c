@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "task/plots.h"
 
 /* Margins: title and legend row above; class names and axis labels below
  * and to the left of the matrix. */
@@ -243,21 +244,12 @@ int mspt_plot_roc(mspt_clf_metrics *m, const char *const *names, const char *tit
 
 #else /* without cairo: callers get one clear message */
 
-static int no_cairo(unsigned char **png, size_t *len, mspt_error *err)
-{
-    *png = NULL;
-    *len = 0;
-    return mspt_error_set(err, MSPT_ERR_RUNTIME,
-                          "plots need cairo, and this mspt was built without it "
-                          "(Debian: apt-get install libcairo2-dev, then rebuild)");
-}
-
 int mspt_plot_confusion(const mspt_clf_metrics *m, const char *const *names,
                         const char *title, int width, int height,
                         unsigned char **png, size_t *len, mspt_error *err)
 {
     (void)m, (void)names, (void)title, (void)width, (void)height;
-    return no_cairo(png, len, err);
+    return mspt_plot_unavailable(png, len, err);
 }
 
 int mspt_plot_roc(mspt_clf_metrics *m, const char *const *names, const char *title,
@@ -265,7 +257,7 @@ int mspt_plot_roc(mspt_clf_metrics *m, const char *const *names, const char *tit
                   mspt_error *err)
 {
     (void)m, (void)names, (void)title, (void)width, (void)height;
-    return no_cairo(png, len, err);
+    return mspt_plot_unavailable(png, len, err);
 }
 
 #endif

@@ -252,7 +252,7 @@ int mspt_plot_curves(const mspt_curves *cv, int width, int height,
 
 #else /* without cairo: callers get one clear message */
 
-static int no_cairo(unsigned char **png, size_t *len, mspt_error *err)
+int mspt_plot_unavailable(unsigned char **png, size_t *len, mspt_error *err)
 {
     *png = NULL;
     *len = 0;
@@ -267,7 +267,7 @@ int mspt_plot_reconstruction(const mspt_plot_trace *tr, int width, int height,
     (void)tr;
     (void)width;
     (void)height;
-    return no_cairo(png, len, err);
+    return mspt_plot_unavailable(png, len, err);
 }
 
 int mspt_plot_curves(const mspt_curves *c, int width, int height,
@@ -276,7 +276,7 @@ int mspt_plot_curves(const mspt_curves *c, int width, int height,
     (void)c;
     (void)width;
     (void)height;
-    return no_cairo(png, len, err);
+    return mspt_plot_unavailable(png, len, err);
 }
 
 #endif

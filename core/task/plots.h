@@ -70,4 +70,8 @@ typedef struct mspt_curves {
 int mspt_plot_curves(const mspt_curves *c, int width, int height,
                      unsigned char **png, size_t *len, mspt_error *err);
 
+/* What every plot returns in a build without cairo: *png NULL, *len 0 and
+ * one clear message (the status). */
+int mspt_plot_unavailable(unsigned char **png, size_t *len, mspt_error *err);
+
 #endif
