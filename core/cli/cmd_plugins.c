@@ -62,25 +62,12 @@ static const char help[] =
     "A module file given by path (it holds a '/' or ends in .so) is loaded\n"
     "alone and its components (of KIND, or the one NAME) are shown.\n";
 
-/* A module given by path, as a _target_ may name one. */
-static int is_path(const char *a)
-{
-    size_t n = strlen(a);
-    return strchr(a, '/') || (n > 3 && !strcmp(a + n - 3, ".so")) || strstr(a, ".so:");
-}
-
 /* Every component of the module at `arg` (path.so or path.so:name), of
  * `kind` (or all kinds when < 0), in full. */
 static int show_module(int kind, const char *arg)
 {
     char file[PATH_MAX], canon[PATH_MAX];
-    snprintf(file, sizeof file, "%s", arg);
-    char *colon = strstr(file, ".so:");
-    const char *name = NULL;
-    if (colon) {
-        colon[3] = '\0';
-        name = colon + 4;
-    }
+    const char *name = mspt_target_split(arg, file, sizeof file);
     mspt_error err = {0};
     mspt_registry *reg = mspt_registry_new();
     if (mspt_registry_load_file(reg, file, 0, &err) || !realpath(file, canon)) {
@@ -121,7 +108,7 @@ int mspt_cmd_plugins(int argc, char **argv)
     }
     if (argc > 2)
         return mspt_cli_usage("plugins takes at most KIND and NAME");
-    if (argc == 1 && is_path(argv[0]))
+    if (argc == 1 && mspt_target_is_path(argv[0]))
         return show_module(-1, argv[0]);
     int kind = -1;
     if (argc >= 1) {
@@ -138,7 +125,7 @@ int mspt_cmd_plugins(int argc, char **argv)
                                   best ? best : "", best ? "'?)" : "");
         }
     }
-    if (argc == 2 && is_path(argv[1]))
+    if (argc == 2 && mspt_target_is_path(argv[1]))
         return show_module(kind, argv[1]);
     mspt_error err = {0};
     mspt_registry *reg = mspt_registry_new();

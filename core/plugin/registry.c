@@ -537,3 +537,19 @@ size_t mspt_registry_from_module(const mspt_registry *reg, const char *path,
         }
     return n;
 }
+
+int mspt_target_is_path(const char *t)
+{
+    size_t n = strlen(t);
+    return strchr(t, '/') || (n > 3 && !strcmp(t + n - 3, ".so")) || strstr(t, ".so:");
+}
+
+const char *mspt_target_split(const char *target, char *file, size_t cap)
+{
+    snprintf(file, cap, "%s", target);
+    char *colon = strstr(file, ".so:");
+    if (!colon)
+        return NULL;
+    colon[3] = '\0';
+    return target + (colon - file) + 4;
+}

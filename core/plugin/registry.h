@@ -53,6 +53,13 @@ size_t mspt_registry_from_module(const mspt_registry *reg, const char *path,
                                  mspt_kind kind, const mspt_component **out,
                                  size_t cap);
 
+/* A _target_ (or a command-line argument) naming a module file rather
+ * than a registered name: it holds a '/' or ends in .so or .so:NAME. */
+int mspt_target_is_path(const char *target);
+/* Split "path.so:NAME" into the module file (file, cap bytes) and NAME
+ * (returned, pointing into target), or NULL for a bare path. */
+const char *mspt_target_split(const char *target, char *file, size_t cap);
+
 /* "encoders" for MSPT_KIND_ENCODER; -1 if unknown. */
 const char *mspt_kind_plural(mspt_kind kind);
 int mspt_kind_from_plural(const char *word);

@@ -142,12 +142,6 @@ static int has_suffix(const char *s, const char *suf)
     return n >= m && !strcmp(s + n - m, suf);
 }
 
-/* A _target_ naming a module file rather than a registered name. */
-static int target_is_path(const char *t)
-{
-    return strchr(t, '/') || has_suffix(t, ".so") || strstr(t, ".so:");
-}
-
 /* Make a path relative to the experiment absolute, in place in the tree so
  * that hparams.yaml replays from anywhere. */
 static void absolutize(mspt_experiment *x, mspt_node *str)
@@ -221,7 +215,7 @@ static int check_target(mspt_experiment *x, const slot_def *d,
         return mspt_error_set(err, MSPT_ERR_CONFIG,
                               "%s._target_: expected a component name or a "
                               "module path", path);
-    if (target_is_path(target->s))
+    if (mspt_target_is_path(target->s))
         absolutize(x, target);
     return 0;
 }
@@ -233,13 +227,10 @@ static int load_target_module(mspt_experiment *x, const slot_def *d,
     (void)d;
     (void)i;
     const char *target = mspt_node_get(t, "_target_")->s;
-    if (!target_is_path(target))
+    if (!mspt_target_is_path(target))
         return 0;
     char file[PATH_MAX];
-    snprintf(file, sizeof file, "%s", target);
-    char *colon = strstr(file, ".so:");
-    if (colon)
-        colon[3] = '\0';
+    mspt_target_split(target, file, sizeof file);
     int rc = mspt_registry_load_file(x->reg, file, -1, err);
     if (rc)
         mspt_error_prefix(err, "%s._target_", path);
@@ -252,15 +243,9 @@ static int resolve_slot(mspt_experiment *x, const slot_def *d,
 {
     const char *target = mspt_node_get(t, "_target_")->s;
     const mspt_component *c = NULL;
-    if (target_is_path(target)) {
+    if (mspt_target_is_path(target)) {
         char file[PATH_MAX];
-        snprintf(file, sizeof file, "%s", target);
-        char *colon = strstr(file, ".so:");
-        const char *name = NULL;
-        if (colon) {
-            colon[3] = '\0';
-            name = colon + 4;
-        }
+        const char *name = mspt_target_split(target, file, sizeof file);
         const mspt_component *found[16];
         size_t n = mspt_registry_from_module(x->reg, file, d->kind, found, 16);
         for (size_t k = 0; k < n && k < 16; k++)
