@@ -162,6 +162,8 @@ static void test_config(void)
     const char *bad[][2] = {
         {"{ normalize = true, mode = 'robust' }", "input_normalization.mode: 'robust'"},
         {"{ normalize = true, lower = 20, upper = -20 }", "affine needs finite lower < upper"},
+        {"{ normalize = true, lower = -1e308, upper = 1e308 }",
+         "affine needs finite lower < upper"},
         {"{ normalize = true, mode = 'quantile', quantile_upper = 1.5 }",
          "quantile needs 0 <= quantile_lower < quantile_upper <= 1"},
         {"{ normalize = true, mode = 3 }", "input_normalization.mode"},

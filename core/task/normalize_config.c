@@ -77,7 +77,7 @@ int mspt_norm_read(const mspt_node *root, mspt_norm *n, mspt_error *err)
     if (n->mode == MSPT_NORM_AFFINE) {
         n->lower = mspt_node_number(mspt_node_at(root, "input_normalization.lower"));
         n->upper = mspt_node_number(mspt_node_at(root, "input_normalization.upper"));
-        if (!(isfinite(n->lower) && isfinite(n->upper) && n->lower < n->upper))
+        if (!(isfinite(n->upper - n->lower) && n->lower < n->upper))
             return mspt_error_set(err, MSPT_ERR_CONFIG,
                                   "input_normalization: affine needs finite lower "
                                   "< upper, got %g, %g", n->lower, n->upper);
